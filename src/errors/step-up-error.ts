@@ -18,9 +18,9 @@ import type { StepUpChallenge } from '../challenge/types.js'
  * - `challenge_unreadable`: a cross-origin 401 whose `WWW-Authenticate` the browser hid.
  * - `malformed_challenge`: `parseWwwAuthenticate` was given a header that breaks RFC 9110 §11.
  * - `aborted`: the step-up was cancelled (its signal fired, or `logout()` ran).
- * - `token_error`: the token endpoint or ID token validation failed (network, bad signature, nonce, issuer).
+ * - `invalid_response`: a callback or token response failed validation (issuer, nonce, signature, audience).
+ * - `token_error`: the token endpoint answered an error or could not be reached.
  * - `discovery_error`: the OP's metadata could not be fetched or is invalid.
- * - `no_saved_request`: reserved for `resume()` diagnostics (see `StepUpState.lastResume`).
  */
 export type StepUpErrorCode =
   | 'acr_not_satisfied'
@@ -36,6 +36,7 @@ export type StepUpErrorCode =
   | 'challenge_unreadable'
   | 'malformed_challenge'
   | 'aborted'
+  | 'invalid_response'
   | 'token_error'
   | 'discovery_error'
 

@@ -1,0 +1,582 @@
+import * as oauth from 'oauth4webapi'
+import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
+import type { StepUpChallenge } from '../challenge/types.js'
+import { isStepUpError, StepUpError } from '../errors/step-up-error.js'
+import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
+import { isAbortError, messageOf, redeemCallback } from '../flows/callback.js'
+import { deliverToOpener } from '../flows/handoff.js'
+import type { Interaction, InteractionContext } from '../flows/interaction.js'
+import { popup } from '../flows/popup.js'
+import { redirect } from '../flows/redirect.js'
+import { memoryStore, type TokenStore } from '../store/memory.js'
+import { readJson, sessionStore, writeJson } from '../store/session.js'
+import { assertString, codedTypeError, isLoopbackHttp, parseAbsoluteUrl } from '../utils/assert.js'
+import { compileProtect, type Protect } from './protect.js'
+import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
+import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
+import { abortedError, FlowQueue, type Flow } from './single-flight.js'
+import { TokenSet, type TokenRecord } from './tokens.js'
+
+/** Options for {@link createStepUp}. */
+export interface StepUpOptions {
+  /** The OP's issuer identifier. Metadata comes from its discovery document (fetched once, cached). `http:` only on loopback. */
+  issuer: string
+  /** A public client's id (no secret: this runs in the browser). */
+  clientId: string
+  /** Absolute redirect URI registered at the OP; its page calls `handleCallback()`. */
+  redirectUri: string
+  /**
+   * The only URLs a token is ever sent to, and the only ones whose challenges start a step-up.
+   * Strings are URL prefixes (same origin, path on a segment boundary); RegExps are tested
+   * against the full URL; a function receives the parsed URL.
+   */
+  protect: Protect
+  /**
+   * Scope of every authorization request; must include `openid`.
+   * @default 'openid'
+   */
+  scope?: string
+  /**
+   * How the user meets the OP: `'popup'`, `'redirect'`, or your own {@link Interaction}.
+   * @default 'popup'
+   */
+  interaction?: 'popup' | 'redirect' | Interaction
+  /**
+   * Decides whether the new ID token's `acr` meets the required values (an empty array
+   * means no requirement). Override it for an OP with ordered levels where a higher one satisfies a lower.
+   * @default acr is one of the required values (any acr when none are required)
+   */
+  acceptAcr?: AcceptAcr
+  /**
+   * How the requirement is sent: `acr_values` (a hint for many OPs), an essential `acr` in the
+   * `claims` parameter (which the OP must enforce), or both. The SDK verifies the acr in every mode.
+   * @default 'acr_values'
+   */
+  requestAcrWith?: RequestAcrWith
+  /**
+   * Where tokens live: this page's memory (gone on reload, safest against XSS persistence), or
+   * sessionStorage (survives reloads of this tab, readable by any script on the origin).
+   * @default 'memory'
+   */
+  storage?: 'memory' | 'session'
+  /**
+   * The fetch underneath, for tests and other runtimes.
+   * @default globalThis.fetch, looked up at call time
+   */
+  fetch?: typeof fetch
+  /**
+   * RFC 9449 sender-constrained tokens. Not available yet: `true` throws a TypeError.
+   * @default false
+   */
+  dpop?: boolean
+  /**
+   * Seconds of clock skew allowed when checking `auth_time` against `max_age`.
+   * @default 30
+   */
+  clockTolerance?: number
+}
+
+/** Parameters for {@link StepUp.authorize}. */
+export interface AuthorizeParams {
+  /** Acceptable acr values, in order of preference; none means a plain login. */
+  acrValues?: string[]
+  /** Maximum seconds since the last authentication; `0` forces a fresh one. */
+  maxAge?: number
+  /** Cancels the authorization; it then rejects with `StepUpError('aborted')`. */
+  signal?: AbortSignal
+}
+
+/** What {@link StepUp.handleCallback} did. */
+export interface CallbackResult {
+  /** `'popup'`: handed to the opener (this window closes). `'redirect'`: redeemed here. */
+  mode: 'popup' | 'redirect'
+  /** For `'redirect'`: the page the step-up started on; navigate there (or stay) and call `resume()`. */
+  returnTo?: string
+}
+
+/** Why {@link StepUp.resume} had nothing to replay. */
+export type ResumeSkipReason = 'nothing_saved' | 'not_ready' | 'body_not_saved' | 'token_lost'
+
+/** The outcome of the last {@link StepUp.resume}. */
+export type ResumeOutcome = { replayed: true } | { replayed: false; reason: ResumeSkipReason; message: string }
+
+/** A snapshot for UI. The same object is returned until something changes. */
+export interface StepUpState {
+  /** `'authorizing'` while a login or step-up runs; `'error'` after one failed. */
+  status: 'idle' | 'authorizing' | 'error'
+  /** Whether a token is held. */
+  authenticated: boolean
+  /** The signed-in subject. */
+  sub?: string
+  /** The `acr` of the newest token. */
+  acr?: string
+  /** The `amr` of the newest token. */
+  amr?: string[]
+  /** The `auth_time` (epoch seconds) of the newest token. */
+  authTime?: number
+  /** The challenge being handled (while authorizing) or that failed. */
+  challenge?: StepUpChallenge
+  /** The last failure, until the next flow starts. */
+  error?: StepUpError
+  /** A diagnostic the app should surface to its developers, e.g. `challenge_unreadable`. */
+  diagnostic?: StepUpError
+  /** What the last `resume()` did. */
+  lastResume?: ResumeOutcome
+}
+
+/** The client {@link createStepUp} returns. */
+export interface StepUp {
+  /**
+   * A drop-in `fetch`: attaches the token to protected URLs, turns a step-up challenge into one
+   * verified step-up and one retry. Every other response comes back untouched.
+   * Rejects with a {@link StepUpError} when the step-up fails (the request is not retried), and
+   * with the signal's reason when the request is aborted.
+   */
+  fetch: typeof fetch
+  /**
+   * Explicit login (no parameters: sets the baseline token) or step-up, e.g. from a click handler.
+   * @throws {StepUpError} Any flow error; `aborted` when `params.signal` fires.
+   */
+  authorize(params?: AuthorizeParams): Promise<void>
+  /**
+   * Call on the redirect URI page (popup and redirect). In a popup it hands the callback to the
+   * opener and closes; after a redirect it redeems the code, verifies the token and resolves with
+   * where to return.
+   * @throws {StepUpError} `state_mismatch`, OP errors, verification errors; the saved request is discarded.
+   */
+  handleCallback(url?: string | URL): Promise<CallbackResult>
+  /**
+   * After a redirect step-up: replay the interrupted request once and resolve with its Response;
+   * `undefined` when there is nothing to replay (the reason is in `getState().lastResume`).
+   * @throws {StepUpError} `loop_detected` when the replay is challenged again.
+   */
+  resume(): Promise<Response | undefined>
+  /** The current {@link StepUpState}. */
+  getState(): StepUpState
+  /** Calls `listener` after every state change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void
+  /** Forgets every token and cancels pending flows (their callers reject with `aborted`). */
+  logout(): void
+}
+
+interface RedirectRecord extends PendingFlow {
+  returnTo: string
+  sub?: string
+}
+
+type ResumeRecord =
+  | { state: string; unsaved: UnsavedReason }
+  | { state: string; request: SavedRequest; requirement?: Requirement; ready: boolean }
+
+const warned = new Set<string>()
+function warnOnce(key: string, message: string): void {
+  if (warned.has(key)) return
+  warned.add(key)
+  console.warn(`[stepup-fetch] ${message}`)
+}
+
+/**
+ * Create a step-up client for one OP and one public client.
+ *
+ * @param options Issuer, client, redirect URI, the protected URLs and behaviour switches.
+ * @returns The {@link StepUp} client.
+ * @throws {TypeError} With `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE` for bad options.
+ * @example
+ * ```ts
+ * import { createStepUp } from 'stepup-fetch'
+ *
+ * const stepUp = createStepUp({
+ *   issuer: 'https://op.example.com',
+ *   clientId: 'spa',
+ *   redirectUri: 'https://app.example.com/callback',
+ *   protect: ['https://api.example.com'],
+ * })
+ * await stepUp.authorize() // sign in, from a click
+ * const res = await stepUp.fetch('https://api.example.com/transfer', { method: 'POST', body })
+ * ```
+ * @see [RFC 9470](https://www.rfc-editor.org/rfc/rfc9470.html)
+ */
+/* @__NO_SIDE_EFFECTS__ */
+export function createStepUp(options: StepUpOptions): StepUp {
+  if (typeof options !== 'object' || options === null) throw codedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
+  assertString(options.issuer, 'issuer')
+  assertString(options.clientId, 'clientId')
+  assertString(options.redirectUri, 'redirectUri')
+  const issuer = parseAbsoluteUrl(options.issuer, 'issuer')
+  const insecure = isLoopbackHttp(issuer)
+  if (issuer.protocol !== 'https:' && !insecure) {
+    throw codedTypeError(`"issuer" must be an https: URL (http: only on 127.0.0.1, [::1] or localhost), got ${JSON.stringify(options.issuer)}`, 'ERR_INVALID_ARG_VALUE')
+  }
+  parseAbsoluteUrl(options.redirectUri, 'redirectUri')
+  const isProtected = compileProtect(options.protect)
+  const scope = options.scope ?? 'openid'
+  if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
+    throw codedTypeError(`"scope" must include "openid" (the step-up is proven by the ID token), got ${JSON.stringify(scope)}`, 'ERR_INVALID_ARG_VALUE')
+  }
+  const interaction = resolveInteraction(options.interaction)
+  const acceptAcr = options.acceptAcr ?? defaultAcceptAcr
+  if (typeof acceptAcr !== 'function') throw codedTypeError('"acceptAcr" must be a function', 'ERR_INVALID_ARG_TYPE')
+  const requestAcrWith = options.requestAcrWith ?? 'acr_values'
+  if (!['acr_values', 'claims', 'both'].includes(requestAcrWith)) {
+    throw codedTypeError(`"requestAcrWith" must be 'acr_values', 'claims' or 'both', got ${JSON.stringify(requestAcrWith)}`, 'ERR_INVALID_ARG_VALUE')
+  }
+  const storage = options.storage ?? 'memory'
+  if (storage !== 'memory' && storage !== 'session') {
+    throw codedTypeError(`"storage" must be 'memory' or 'session', got ${JSON.stringify(storage)}`, 'ERR_INVALID_ARG_VALUE')
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw codedTypeError('"fetch" must be a function', 'ERR_INVALID_ARG_TYPE')
+  if (options.dpop) throw codedTypeError('"dpop" is not supported yet; leave it unset', 'ERR_INVALID_ARG_VALUE')
+  const clockTolerance = options.clockTolerance ?? 30
+  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0) || !Number.isFinite(clockTolerance)) {
+    throw codedTypeError('"clockTolerance" must be a non-negative number of seconds', 'ERR_INVALID_ARG_VALUE')
+  }
+
+  const userFetch = options.fetch
+  // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
+  // unbound, because browsers reject window.fetch invoked on another object.
+  const baseFetch: typeof fetch = userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init)
+  const prefix = `stepup-fetch:${options.clientId}:`
+  const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume` }
+  const store: TokenStore = storage === 'session' ? sessionStore(keys.tokens) : memoryStore()
+  const tokens = new TokenSet(store.load())
+  /** Which method + URL demanded which requirement (the latest challenge wins). */
+  const routes = new Map<string, Requirement>()
+  /** Requirements the API refused a token for: that token is never offered for them again. */
+  const rejections = new WeakMap<TokenRecord, Set<string>>()
+  const rejectedFor = (token: TokenRecord): Set<string> => {
+    let set = rejections.get(token)
+    if (!set) rejections.set(token, (set = new Set()))
+    return set
+  }
+  const findToken = (requirement: Requirement): TokenRecord | undefined => {
+    const key = requirementKey(requirement)
+    return tokens.find(requirement, acceptAcr, Date.now(), (t) => !rejections.get(t)?.has(key))
+  }
+  const client: oauth.Client = { client_id: options.clientId, [oauth.clockTolerance]: clockTolerance }
+  const httpOptions = (signal?: AbortSignal): oauth.TokenEndpointRequestOptions & oauth.DiscoveryRequestOptions => {
+    const http: oauth.TokenEndpointRequestOptions & oauth.DiscoveryRequestOptions = {
+      [oauth.customFetch]: ((url: string, init: RequestInit) => baseFetch(url, init)) as never,
+    }
+    if (insecure) http[oauth.allowInsecureRequests] = true
+    if (signal) http.signal = signal
+    return http
+  }
+
+  let metadata: Promise<oauth.AuthorizationServer> | undefined
+  const discover = (): Promise<oauth.AuthorizationServer> => {
+    metadata ??= (async () => {
+      try {
+        const response = await oauth.discoveryRequest(issuer, httpOptions())
+        return await oauth.processDiscoveryResponse(issuer, response)
+      } catch (error) {
+        metadata = undefined // a failed discovery is retried by the next flow
+        throw new StepUpError('discovery_error', `could not read the OP metadata from ${issuer.href}: ${messageOf(error)}; check "issuer" and the OP's CORS settings`, { cause: error })
+      }
+    })()
+    return metadata
+  }
+
+  // --- state -------------------------------------------------------------------------------
+  let state: StepUpState = { status: 'idle', authenticated: false }
+  const listeners = new Set<() => void>()
+  // undefined in a patch deletes the field (exactOptionalPropertyTypes keeps snapshots clean).
+  type StatePatch = { [K in keyof StepUpState]?: StepUpState[K] | undefined }
+  const setState = (patch: StatePatch, replace = false): void => {
+    const next = (replace ? { ...patch } : { ...state, ...patch }) as Record<string, unknown>
+    for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
+    state = next as unknown as StepUpState
+    for (const listener of [...listeners]) listener()
+  }
+  const tokenSnapshot = (): StatePatch => {
+    const newest = tokens.tokens.at(-1)
+    return { authenticated: newest !== undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
+  }
+  setState(tokenSnapshot())
+
+  const saveTokens = (record: TokenRecord): void => {
+    // A plain login as somebody else is a user switch: nothing of the old user survives it.
+    if (!record.requirement && tokens.subject() !== undefined && tokens.subject() !== record.sub) {
+      tokens.clear()
+      routes.clear()
+    }
+    tokens.add(record, (a, b) => requirementKey(a.requirement) === requirementKey(b.requirement))
+    store.save(tokens.tokens)
+  }
+
+  // --- flows -------------------------------------------------------------------------------
+  const redeem = async (callback: URL, pending: PendingFlow, challenge: StepUpChallenge | undefined, expectedSubject: string | undefined, signal?: AbortSignal): Promise<TokenRecord> => {
+    const as = await discover()
+    const record = await redeemCallback(callback, pending, {
+      as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
+    })
+    saveTokens(record)
+    return record
+  }
+
+  const runFlow = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
+    const { signal } = flow.controller
+    if (!flow.force && flow.requirement) {
+      // An earlier flow in the queue may already have met this requirement.
+      const held = findToken(flow.requirement)
+      if (held) return held
+    }
+    setState({ status: 'authorizing', challenge: flow.challenge, error: undefined })
+    try {
+      const as = await untilAborted(discover(), signal)
+      warnUnsupportedAcr(as, flow.requirement)
+      const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
+      const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow) }
+      let callback: URL
+      try {
+        callback = new URL(String(await untilAborted(Promise.resolve().then(() => interaction(url, ctx)), signal)))
+      } catch (error) {
+        throw interactionError(error, flow)
+      }
+      const record = await untilAborted(redeem(callback, pending, flow.challenge, tokens.subject(), signal), signal)
+      setState({ status: queue.size > 1 ? 'authorizing' : 'idle', challenge: undefined, ...tokenSnapshot() })
+      return record
+    } catch (error) {
+      const failure = toStepUpError(error, flow)
+      // A cancelled flow is nobody's failure to show.
+      setState(failure.code === 'aborted' ? { status: queue.size > 1 ? 'authorizing' : 'idle', challenge: undefined } : { status: 'error', error: failure })
+      throw failure
+    }
+  }
+  const queue = new FlowQueue<TokenRecord>(runFlow)
+
+  const saveForRedirect = async (pending: PendingFlow, flow: Flow<TokenRecord>): Promise<void> => {
+    const record: RedirectRecord = { ...pending, returnTo: globalThis.location?.href ?? options.redirectUri }
+    const sub = tokens.subject()
+    if (sub !== undefined) record.sub = sub
+    const saved = (await flow.save?.()) as SavedRequest | UnsavedReason | undefined
+    writeJson(keys.redirect, record)
+    let resume: ResumeRecord | undefined
+    if (typeof saved === 'string') resume = { state: pending.state, unsaved: saved }
+    else if (saved) resume = { state: pending.state, request: saved, ready: false, ...(pending.requirement ? { requirement: pending.requirement } : {}) }
+    writeJson(keys.resume, resume)
+  }
+
+  const warnUnsupportedAcr = (as: oauth.AuthorizationServer, requirement: Requirement | undefined): void => {
+    const supported = as.acr_values_supported
+    if (!Array.isArray(supported) || !requirement) return
+    for (const acr of requirement.acrValues) {
+      if (!supported.includes(acr)) {
+        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported; it may ignore the requirement (the SDK still verifies the acr it returns)`)
+      }
+    }
+  }
+
+  // --- challenges ----------------------------------------------------------------------------
+  const challengeOf = async (response: Response, url: URL, sentToken: boolean): Promise<StepUpChallenge | undefined> => {
+    if (response.status !== 401 && response.status !== 403) return undefined
+    const challenge = await readStepUpChallenge(response)
+    if (challenge || response.status !== 401 || !sentToken || response.headers.has('www-authenticate')) return challenge
+    const pageOrigin = globalThis.location?.origin
+    if (pageOrigin !== undefined && pageOrigin !== url.origin) {
+      // Cross-origin: the browser hides WWW-Authenticate unless the API exposes it (Fetch §3.2.3).
+      const diagnostic = new StepUpError(
+        'challenge_unreadable',
+        `a 401 from ${url.origin} carried no readable challenge; if it is a step-up challenge, the API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
+      )
+      setState({ diagnostic })
+      warnOnce(`unreadable:${url.origin}`, diagnostic.message)
+    }
+    return undefined
+  }
+
+  const authorizationHeader = (token: TokenRecord): string => `${token.tokenType} ${token.accessToken}`
+
+  const stepUpFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const url = resolveUrl(input)
+    // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
+    if (!url || !isProtected(url)) return baseFetch(input, init)
+    const request = new Request(input, init)
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined
+    const route = routeOf(request.method, url)
+    const known = routes.get(route)
+    const token = (known && findToken(known)) || tokens.baseline(Date.now())
+    // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
+    const spare = request.body ? request.clone() : undefined
+    if (token) request.headers.set('authorization', authorizationHeader(token))
+    const response = await baseFetch(request)
+    const challenge = await challengeOf(response, url, token !== undefined)
+    if (!challenge) {
+      void spare?.body?.cancel().catch(() => {})
+      return response
+    }
+    void response.body?.cancel().catch(() => {})
+    const requirement = toRequirement(challenge)
+    routes.delete(route)
+    routes.set(route, requirement)
+    if (routes.size > 256) routes.delete(routes.keys().next().value!)
+
+    // The API just said no to this token for this requirement, whatever our own check thinks.
+    if (token) rejectedFor(token).add(requirementKey(requirement))
+    let next = findToken(requirement)
+    if (!next) {
+      const flow = queue.join(requirement, {
+        challenge,
+        force: false,
+        save: () => saveRequest(spare ? spare.clone() : request, init?.body),
+      })
+      next = await queue.wait(flow, signal, (reason) => reason)
+    }
+    // An aborted request is never replayed.
+    if (signal?.aborted) throw signal.reason
+    const retry = new Request(spare ?? request)
+    retry.headers.set('authorization', authorizationHeader(next))
+    return replayOnce(retry, url, challenge)
+  }
+
+  /** The one retry: a challenge to it is a loop, whatever it asks for. */
+  const replayOnce = async (retry: Request, url: URL, first: StepUpChallenge): Promise<Response> => {
+    const response = await baseFetch(retry)
+    const again = await challengeOf(response, url, true)
+    if (!again) return response
+    void response.body?.cancel().catch(() => {})
+    throw new StepUpError(
+      'loop_detected',
+      `${retry.method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
+      { challenge: again ?? first },
+    )
+  }
+
+  // --- public API ----------------------------------------------------------------------------
+  const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
+    if (params.acrValues !== undefined && (!Array.isArray(params.acrValues) || !params.acrValues.every((v) => typeof v === 'string' && v.length > 0))) {
+      throw codedTypeError('"acrValues" must be an array of non-empty strings', 'ERR_INVALID_ARG_TYPE')
+    }
+    const requirement = params.acrValues?.length || params.maxAge !== undefined ? toRequirement(params) : undefined
+    if (params.maxAge !== undefined && (!Number.isInteger(params.maxAge) || params.maxAge < 0)) {
+      throw codedTypeError('"maxAge" must be a non-negative integer', 'ERR_INVALID_ARG_VALUE')
+    }
+    const flow = queue.join(requirement, { force: true })
+    await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
+  }
+
+  const handleCallback = async (input?: string | URL): Promise<CallbackResult> => {
+    const url = new URL(String(input ?? globalThis.location?.href))
+    const saved = readJson<RedirectRecord>(keys.redirect)
+    if (saved && saved.state === url.searchParams.get('state')) {
+      // Delete first: a reload of the callback page must not redeem the code twice.
+      writeJson(keys.redirect, undefined)
+      setState({ status: 'authorizing', error: undefined })
+      try {
+        await redeem(url, saved, undefined, saved.sub ?? tokens.subject())
+      } catch (error) {
+        writeJson(keys.resume, undefined)
+        const failure = toStepUpError(error, { challenge: undefined })
+        setState({ status: 'error', error: failure })
+        throw failure
+      }
+      const resume = readJson<ResumeRecord>(keys.resume)
+      if (resume && 'request' in resume && resume.state === saved.state) writeJson(keys.resume, { ...resume, ready: true })
+      setState({ status: 'idle', ...tokenSnapshot() })
+      return { mode: 'redirect', returnTo: saved.returnTo }
+    }
+    if (await deliverToOpener(url)) return { mode: 'popup' }
+    writeJson(keys.redirect, undefined)
+    writeJson(keys.resume, undefined)
+    const failure = new StepUpError('state_mismatch', 'this callback belongs to no pending step-up (a stale tab, a reload after it finished, or a forged link); start again from the app')
+    setState({ status: 'error', error: failure })
+    throw failure
+  }
+
+  const resume = async (): Promise<Response | undefined> => {
+    const skip = (reason: ResumeSkipReason, message: string): undefined => {
+      setState({ lastResume: { replayed: false, reason, message } })
+      return undefined
+    }
+    const record = readJson<ResumeRecord>(keys.resume)
+    if (!record) return skip('nothing_saved', 'no interrupted request was saved')
+    if ('unsaved' in record) {
+      writeJson(keys.resume, undefined)
+      return skip('body_not_saved', `the interrupted request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
+    }
+    if (!record.ready) return skip('not_ready', 'the step-up has not finished; call handleCallback() on the redirect URI first')
+    // Deleted before the replay: a reload never replays twice (and it is the one retry).
+    writeJson(keys.resume, undefined)
+    const request = restoreRequest(record.request)
+    const url = new URL(request.url)
+    const { requirement } = record
+    if (requirement) routes.set(routeOf(request.method, url), requirement)
+    const token = requirement ? findToken(requirement) : tokens.baseline(Date.now())
+    if (!token) {
+      return skip('token_lost', "the step-up token is gone (storage: 'memory' and the page reloaded); use storage: 'session' or handle the callback inside the SPA")
+    }
+    request.headers.set('authorization', authorizationHeader(token))
+    const response = await replayOnce(request, url, { acrValues: [], source: 'header' })
+    setState({ lastResume: { replayed: true } })
+    return response
+  }
+
+  const logout = (): void => {
+    queue.abortAll('signed out while a step-up was pending')
+    tokens.clear()
+    routes.clear()
+    store.save([])
+    setState({ status: 'idle', authenticated: false }, true)
+  }
+
+  return {
+    fetch: stepUpFetch as typeof fetch,
+    authorize,
+    handleCallback,
+    resume,
+    getState: () => state,
+    subscribe: (listener) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    logout,
+  }
+}
+
+function resolveInteraction(interaction: StepUpOptions['interaction']): Interaction {
+  if (interaction === undefined || interaction === 'popup') return popup()
+  if (interaction === 'redirect') return redirect()
+  if (typeof interaction === 'function') return interaction
+  throw codedTypeError(`"interaction" must be 'popup', 'redirect' or a function, got ${JSON.stringify(interaction)}`, 'ERR_INVALID_ARG_VALUE')
+}
+
+function routeOf(method: string, url: URL): string {
+  return `${method} ${url.origin}${url.pathname}`
+}
+
+function resolveUrl(input: RequestInfo | URL): URL | undefined {
+  const raw = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as Request).url
+  try {
+    return new URL(raw, (globalThis as { location?: Location }).location?.href)
+  } catch {
+    return undefined
+  }
+}
+
+/** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
+    )
+  })
+}
+
+function interactionError(error: unknown, flow: Flow<TokenRecord>): StepUpError {
+  if (isStepUpError(error) || flow.controller.signal.aborted) return toStepUpError(error, flow)
+  if (isAbortError(error)) return new StepUpError('aborted', 'the interaction was cancelled', { cause: error, challenge: flow.challenge })
+  return new StepUpError('authorization_error', `the interaction failed: ${messageOf(error)}`, { cause: error, challenge: flow.challenge })
+}
+
+/** Every failure leaves as a StepUpError that carries the flow's challenge. */
+function toStepUpError(error: unknown, flow: { challenge: StepUpChallenge | undefined; controller?: AbortController }): StepUpError {
+  if (isStepUpError(error)) {
+    if (flow.challenge && !error.challenge) Object.defineProperty(error, 'challenge', { value: flow.challenge, configurable: true })
+    return error
+  }
+  if (flow.controller?.signal.aborted) return abortedError(flow)
+  return new StepUpError('authorization_error', `the step-up failed: ${messageOf(error)}`, { cause: error, challenge: flow.challenge })
+}

@@ -1,0 +1,41 @@
+import { codedTypeError } from '../utils/assert.js'
+
+/** Which URLs may receive a token and may start a step-up. */
+export type Protect = Array<string | RegExp> | ((url: URL) => boolean)
+
+/**
+ * Compile `protect` into one predicate. A string entry is a URL prefix compared on the
+ * parsed URL: same origin, and a path that starts with the entry's path on a segment
+ * boundary (`https://api.x/v1` covers `/v1` and `/v1/…`, never `/v10`). A RegExp is
+ * tested against the full URL; a function receives the parsed URL.
+ */
+export function compileProtect(protect: Protect): (url: URL) => boolean {
+  if (typeof protect === 'function') return (url) => protect(url) === true
+  if (!Array.isArray(protect) || protect.length === 0) {
+    throw codedTypeError('"protect" must be a non-empty array or a function', 'ERR_INVALID_ARG_TYPE')
+  }
+  const matchers = protect.map((entry): ((url: URL) => boolean) => {
+    if (entry instanceof RegExp) {
+      // A global or sticky RegExp keeps lastIndex between calls and would match every other time.
+      const re = entry.global || entry.sticky ? new RegExp(entry.source, entry.flags.replace(/[gy]/g, '')) : entry
+      return (url) => re.test(url.href)
+    }
+    if (typeof entry !== 'string') {
+      throw codedTypeError('"protect" entries must be strings or RegExps', 'ERR_INVALID_ARG_TYPE')
+    }
+    let base: URL
+    try {
+      base = new URL(entry)
+    } catch {
+      throw codedTypeError(`"protect" entry ${JSON.stringify(entry)} must be an absolute URL`, 'ERR_INVALID_ARG_VALUE')
+    }
+    if (base.search || base.hash) {
+      throw codedTypeError(`"protect" entry ${JSON.stringify(entry)} must not have a query or fragment`, 'ERR_INVALID_ARG_VALUE')
+    }
+    const origin = base.origin
+    // "/v1/" and "/v1" both mean the segment "/v1"; the root "/" becomes "" and covers every path.
+    const prefix = base.pathname.replace(/\/+$/, '')
+    return (url) => url.origin === origin && (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`))
+  })
+  return (url) => matchers.some((match) => match(url))
+}

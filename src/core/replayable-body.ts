@@ -1,0 +1,76 @@
+import { base64ToBytes, bytesToBase64 } from '../utils/base64.js'
+
+/** The most a redirect step-up saves of an interrupted request's body (DESIGN.md). */
+export const MAX_SAVED_BODY = 1024 * 1024
+
+/** An interrupted request, saved across a redirect step-up (sessionStorage). */
+export interface SavedRequest {
+  method: string
+  url: string
+  /** Without Authorization: the replay gets the new token. */
+  headers: Array<[string, string]>
+  /** base64 of the body bytes, when there was a body. */
+  body?: string
+}
+
+/** Why an interrupted request could not be saved for `resume()`. */
+export type UnsavedReason = 'stream_body' | 'file_body' | 'body_too_large'
+
+/**
+ * Serialise a request (a spare clone, never the one sent) for replay after a page load.
+ * Text, URLSearchParams, JSON and binary bodies up to 1 MiB are kept; streams and FormData
+ * with files are not, because they cannot be reproduced faithfully or cheaply.
+ */
+export async function saveRequest(request: Request, originalBody: unknown): Promise<SavedRequest | UnsavedReason> {
+  if (isReadableStream(originalBody)) return 'stream_body'
+  if (typeof FormData !== 'undefined' && originalBody instanceof FormData) {
+    for (const value of originalBody.values()) if (typeof value !== 'string') return 'file_body'
+  }
+  const headers: Array<[string, string]> = []
+  request.headers.forEach((value, name) => {
+    if (name !== 'authorization') headers.push([name, value])
+  })
+  const saved: SavedRequest = { method: request.method, url: request.url, headers }
+  if (request.body) {
+    const bytes = await readAtMost(request.body, MAX_SAVED_BODY)
+    if (!bytes) return 'body_too_large'
+    saved.body = bytesToBase64(bytes)
+  }
+  return saved
+}
+
+/** Rebuild a saved request. */
+export function restoreRequest(saved: SavedRequest, signal?: AbortSignal): Request {
+  const init: RequestInit = { method: saved.method, headers: saved.headers }
+  if (saved.body !== undefined) init.body = base64ToBytes(saved.body)
+  if (signal) init.signal = signal
+  return new Request(saved.url, init)
+}
+
+function isReadableStream(value: unknown): boolean {
+  return typeof ReadableStream !== 'undefined' && value instanceof ReadableStream
+}
+
+/** Read a stream fully unless it exceeds `limit` bytes (then cancel it and return undefined). */
+async function readAtMost(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | undefined> {
+  const reader = stream.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      return undefined
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return bytes
+}

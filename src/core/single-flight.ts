@@ -1,0 +1,108 @@
+import type { StepUpChallenge } from '../challenge/types.js'
+import { StepUpError } from '../errors/step-up-error.js'
+import type { Requirement } from './requirement.js'
+import { requirementKey } from './requirement.js'
+
+/** One interactive step-up (or login) that any number of callers wait for. */
+export interface Flow<T> {
+  readonly key: string
+  readonly requirement: Requirement | undefined
+  readonly challenge: StepUpChallenge | undefined
+  /** authorize() always interacts; a challenge flow may be met by a token another flow got. */
+  force: boolean
+  /** Saves the request that started the flow, for a redirect step-up. */
+  save: (() => Promise<unknown>) | undefined
+  readonly controller: AbortController
+  waiters: number
+  promise: Promise<T>
+}
+
+/**
+ * Single flight: callers with an equal requirement share one flow; flows for different
+ * requirements run one after another (one interaction at a time), so a later flow can find
+ * its requirement already met by an earlier one.
+ */
+export class FlowQueue<T> {
+  private readonly pending = new Map<string, Flow<T>>()
+  private tail: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly run: (flow: Flow<T>) => Promise<T>) {}
+
+  get size(): number {
+    return this.pending.size
+  }
+
+  /** Join the pending flow for `requirement`, or queue a new one. */
+  join(requirement: Requirement | undefined, options: { challenge?: StepUpChallenge | undefined; force: boolean; save?: () => Promise<unknown> }): Flow<T> {
+    const key = requirementKey(requirement)
+    const existing = this.pending.get(key)
+    if (existing && !existing.controller.signal.aborted) {
+      existing.force ||= options.force
+      existing.save ??= options.save
+      return existing
+    }
+    const flow: Flow<T> = {
+      key,
+      requirement,
+      challenge: options.challenge,
+      force: options.force,
+      save: options.save,
+      controller: new AbortController(),
+      waiters: 0,
+      promise: undefined as unknown as Promise<T>,
+    }
+    flow.promise = this.tail.then(() => {
+      if (flow.controller.signal.aborted) throw abortedError(flow)
+      return this.run(flow)
+    })
+    const settled = flow.promise.then(
+      () => this.remove(flow),
+      () => this.remove(flow),
+    )
+    this.tail = settled
+    this.pending.set(key, flow)
+    return flow
+  }
+
+  /**
+   * Wait for `flow`. When `signal` fires, only this waiter leaves (rejecting with
+   * `onAbort(reason)`); the flow is cancelled when no waiter is left.
+   */
+  wait(flow: Flow<T>, signal: AbortSignal | undefined, onAbort: (reason: unknown) => unknown): Promise<T> {
+    flow.waiters++
+    return new Promise<T>((resolve, reject) => {
+      let waiting = true
+      const leave = (): boolean => {
+        if (!waiting) return false
+        waiting = false
+        flow.waiters--
+        signal?.removeEventListener('abort', abort)
+        return true
+      }
+      const abort = (): void => {
+        if (!leave()) return
+        reject(onAbort(signal!.reason))
+        if (flow.waiters === 0) flow.controller.abort(abortedError(flow))
+      }
+      if (signal?.aborted) return abort()
+      signal?.addEventListener('abort', abort, { once: true })
+      flow.promise.then(
+        (value) => leave() && resolve(value),
+        (error: unknown) => leave() && reject(error),
+      )
+    })
+  }
+
+  /** Cancel every pending flow (logout). */
+  abortAll(reason: string): void {
+    for (const flow of this.pending.values()) flow.controller.abort(new StepUpError('aborted', reason, { challenge: flow.challenge }))
+  }
+
+  private remove(flow: Flow<T>): void {
+    if (this.pending.get(flow.key) === flow) this.pending.delete(flow.key)
+  }
+}
+
+export function abortedError(flow: { challenge: StepUpChallenge | undefined }): StepUpError {
+  return new StepUpError('aborted', 'the step-up was cancelled because no request waits for it any more', { challenge: flow.challenge })
+}

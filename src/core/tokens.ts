@@ -1,0 +1,79 @@
+import type { AcceptAcr, Requirement } from './requirement.js'
+
+/** One access token with the authentication it came from. Serialisable (storage: 'session'). */
+export interface TokenRecord {
+  accessToken: string
+  /** `'Bearer'` (DPoP arrives with a later release). */
+  tokenType: string
+  /** Epoch milliseconds; absent when the OP sent no `expires_in`. */
+  expiresAt?: number
+  idToken: string
+  sub: string
+  acr?: string
+  amr?: string[]
+  /** Epoch seconds of the authentication (`auth_time`). */
+  authTime?: number
+  /** The requirement it was obtained for; absent for the baseline login token. */
+  requirement?: Requirement
+  /** Epoch milliseconds. */
+  obtainedAt: number
+}
+
+const MAX_TOKENS = 8
+
+/**
+ * Whether a held token can be offered to an endpoint with this requirement: acr acceptable,
+ * not expired, and authenticated within `maxAge`. No clock-skew allowance here: a token that
+ * is only "probably" fresh enough costs a challenge; the one after a flow gets the allowance.
+ */
+export function satisfies(token: TokenRecord, requirement: Requirement, acceptAcr: AcceptAcr, nowMs: number): boolean {
+  if (token.expiresAt !== undefined && token.expiresAt <= nowMs) return false
+  if (!acceptAcr(requirement.acrValues, token.acr)) return false
+  if (requirement.maxAge !== undefined) {
+    if (token.authTime === undefined || token.authTime + requirement.maxAge < Math.floor(nowMs / 1000)) return false
+  }
+  return true
+}
+
+/**
+ * The tokens held for one client: the baseline login token and elevated ones, newest last.
+ * An elevated token never silently replaces the baseline (DESIGN.md).
+ */
+export class TokenSet {
+  tokens: TokenRecord[]
+
+  constructor(tokens: TokenRecord[] = []) {
+    this.tokens = tokens
+  }
+
+  /** The token for requests with no known requirement: the baseline, else the newest valid one. */
+  baseline(nowMs: number): TokenRecord | undefined {
+    const live = this.tokens.filter((t) => t.expiresAt === undefined || t.expiresAt > nowMs)
+    return live.find((t) => !t.requirement) ?? live.at(-1)
+  }
+
+  /** The newest token that meets `requirement`, if any. */
+  find(requirement: Requirement, acceptAcr: AcceptAcr, nowMs: number, allowed: (token: TokenRecord) => boolean = () => true): TokenRecord | undefined {
+    for (let i = this.tokens.length - 1; i >= 0; i--) {
+      const token = this.tokens[i]!
+      if (allowed(token) && satisfies(token, requirement, acceptAcr, nowMs)) return token
+    }
+    return undefined
+  }
+
+  /** Any held subject: a step-up must come back with this one. */
+  subject(): string | undefined {
+    return this.tokens.at(-1)?.sub
+  }
+
+  /** Add a token, replacing the one obtained for the same requirement (or the baseline). */
+  add(token: TokenRecord, sameKey: (a: TokenRecord, b: TokenRecord) => boolean): void {
+    this.tokens = this.tokens.filter((t) => !sameKey(t, token))
+    this.tokens.push(token)
+    if (this.tokens.length > MAX_TOKENS) this.tokens.splice(0, this.tokens.length - MAX_TOKENS)
+  }
+
+  clear(): void {
+    this.tokens = []
+  }
+}

@@ -1,0 +1,116 @@
+import * as oauth from 'oauth4webapi'
+import { StepUpError } from '../errors/step-up-error.js'
+import type { StepUpChallenge } from '../challenge/types.js'
+import type { AcceptAcr } from '../core/requirement.js'
+import type { TokenRecord } from '../core/tokens.js'
+import type { PendingFlow } from './authorization-request.js'
+import { verifyClaims } from './id-token.js'
+
+export interface RedeemConfig {
+  as: oauth.AuthorizationServer
+  client: oauth.Client
+  redirectUri: string
+  acceptAcr: AcceptAcr
+  clockTolerance: number
+  expectedSubject: string | undefined
+  httpOptions: oauth.TokenEndpointRequestOptions
+  challenge?: StepUpChallenge | undefined
+}
+
+/**
+ * Validate the callback URL for `flow`, redeem its code and verify the ID token.
+ *
+ * @returns The new token record, verified.
+ * @throws {StepUpError} `state_mismatch`, `unmet_authentication_requirements`,
+ *   `authorization_error`, `invalid_response`, `token_error`, `acr_not_satisfied`,
+ *   `max_age_exceeded`, `subject_mismatch`.
+ */
+export async function redeemCallback(callback: URL, flow: PendingFlow, config: RedeemConfig): Promise<TokenRecord> {
+  const { as, client, challenge } = config
+  const params = callback.searchParams
+  // Check state before anything else: an error callback with a foreign state is not ours to report.
+  if (params.get('state') !== flow.state) {
+    throw new StepUpError(
+      'state_mismatch',
+      'the callback "state" does not belong to the pending step-up (a stale tab, a replayed link, or a forged callback); start the step-up again',
+      { challenge },
+    )
+  }
+  const opError = params.get('error')
+  if (opError !== null) throw opErrorToStepUpError(opError, params.get('error_description'), challenge)
+  let validated: URLSearchParams
+  try {
+    // RFC 9207: rejects a callback whose "iss" is not our OP (mix-up attacks).
+    validated = oauth.validateAuthResponse(as, client, params, flow.state)
+  } catch (error) {
+    throw new StepUpError('invalid_response', `the authorization response failed validation: ${messageOf(error)}`, { cause: error, challenge })
+  }
+  let result: oauth.TokenEndpointResponse
+  try {
+    const response = await oauth.authorizationCodeGrantRequest(
+      as, client, oauth.None(), validated, config.redirectUri, flow.codeVerifier, config.httpOptions,
+    )
+    result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+      expectedNonce: flow.nonce,
+      requireIdToken: true,
+    })
+  } catch (error) {
+    throw tokenError(error, challenge)
+  }
+  const claims = oauth.getValidatedIdTokenClaims(result)!
+  const verified = verifyClaims(claims, {
+    requirement: flow.requirement,
+    expectedSubject: config.expectedSubject,
+    acceptAcr: config.acceptAcr,
+    clockTolerance: config.clockTolerance,
+    nowMs: Date.now(),
+    challenge,
+  })
+  const now = Date.now()
+  const record: TokenRecord = {
+    accessToken: result.access_token,
+    tokenType: result.token_type === 'dpop' ? 'DPoP' : 'Bearer',
+    idToken: result.id_token!,
+    obtainedAt: now,
+    ...verified,
+  }
+  if (typeof result.expires_in === 'number') record.expiresAt = now + result.expires_in * 1000
+  if (flow.requirement) record.requirement = flow.requirement
+  return record
+}
+
+/** Map the OP's callback error: only that exact code is `unmet_authentication_requirements`. */
+export function opErrorToStepUpError(error: string, description: string | null, challenge?: StepUpChallenge): StepUpError {
+  const detail = description ? `: ${description}` : ''
+  const options = { challenge, opError: error, opErrorDescription: description ?? undefined }
+  if (error === 'unmet_authentication_requirements') {
+    return new StepUpError(
+      'unmet_authentication_requirements',
+      `the OP could not authenticate the user at the required level (unmet_authentication_requirements${detail}); the user may need to enrol a stronger method`,
+      options,
+    )
+  }
+  return new StepUpError('authorization_error', `the OP answered the authorization request with "${error}"${detail}`, options)
+}
+
+function tokenError(error: unknown, challenge: StepUpChallenge | undefined): StepUpError {
+  if (error instanceof StepUpError) return error
+  if (error instanceof oauth.ResponseBodyError) {
+    return new StepUpError('token_error', `the token endpoint answered "${error.error}"${error.error_description ? `: ${error.error_description}` : ''}`, {
+      cause: error, challenge, opError: error.error, opErrorDescription: error.error_description,
+    })
+  }
+  if (error instanceof oauth.OperationProcessingError) {
+    return new StepUpError('invalid_response', `the token response failed validation: ${error.message}`, { cause: error, challenge })
+  }
+  if (isAbortError(error)) return new StepUpError('aborted', 'the step-up was cancelled', { cause: error, challenge })
+  return new StepUpError('token_error', `the token request failed: ${messageOf(error)}`, { cause: error, challenge })
+}
+
+export function isAbortError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError')
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,81 @@
+import { StepUpError } from '../errors/step-up-error.js'
+import type { StepUpChallenge } from '../challenge/types.js'
+import type { AcceptAcr, Requirement } from '../core/requirement.js'
+
+export interface VerifiedClaims {
+  sub: string
+  acr?: string
+  amr?: string[]
+  authTime?: number
+}
+
+export interface VerifyOptions {
+  requirement: Requirement | undefined
+  /** The subject already signed in; a step-up must not switch users. */
+  expectedSubject: string | undefined
+  acceptAcr: AcceptAcr
+  /** Seconds of clock skew allowed on `auth_time`. */
+  clockTolerance: number
+  nowMs: number
+  challenge?: StepUpChallenge | undefined
+}
+
+/**
+ * Check the validated ID token claims against what was asked for. oauth4webapi has already
+ * checked signature, iss, aud, nonce and exp; it never checks `acr` against the request,
+ * and OPs may treat `acr_values` as a hint (RFC 9470 §4), so this is where the step-up is proven.
+ */
+export function verifyClaims(claims: Record<string, unknown>, options: VerifyOptions): VerifiedClaims {
+  const { requirement, challenge } = options
+  const sub = claims['sub']
+  if (typeof sub !== 'string') {
+    throw new StepUpError('invalid_response', 'the ID token has no "sub" claim; the OP response is not valid OpenID Connect', { challenge })
+  }
+  if (options.expectedSubject !== undefined && sub !== options.expectedSubject) {
+    throw new StepUpError(
+      'subject_mismatch',
+      'the step-up signed in a different user than the one already signed in; sign out first to switch users',
+      { challenge },
+    )
+  }
+  const acr = typeof claims['acr'] === 'string' ? claims['acr'] : undefined
+  const required = requirement?.acrValues ?? []
+  if (required.length && acr === undefined) {
+    throw new StepUpError(
+      'acr_not_satisfied',
+      `the ID token has no "acr" claim but ${JSON.stringify(required.join(' '))} was required; configure the OP to issue "acr" in ID tokens`,
+      { challenge },
+    )
+  }
+  if (!options.acceptAcr(required, acr)) {
+    throw new StepUpError(
+      'acr_not_satisfied',
+      `the OP authenticated the user at acr ${JSON.stringify(acr)} but ${JSON.stringify(required.join(' '))} was required; the OP may treat acr_values as a hint (try requestAcrWith: 'claims') or the user could not complete the stronger method`,
+      { challenge },
+    )
+  }
+  const rawAuthTime = claims['auth_time']
+  const authTime = typeof rawAuthTime === 'number' && Number.isFinite(rawAuthTime) ? rawAuthTime : undefined
+  if (requirement?.maxAge !== undefined) {
+    if (authTime === undefined) {
+      throw new StepUpError(
+        'max_age_exceeded',
+        `the ID token has no "auth_time" claim but max_age=${requirement.maxAge} was required; configure the OP to issue "auth_time"`,
+        { challenge },
+      )
+    }
+    const age = Math.floor(options.nowMs / 1000) - authTime
+    if (age > requirement.maxAge + options.clockTolerance) {
+      throw new StepUpError(
+        'max_age_exceeded',
+        `the user last authenticated ${age} s ago but max_age=${requirement.maxAge} was required; the OP did not re-authenticate the user`,
+        { challenge },
+      )
+    }
+  }
+  const verified: VerifiedClaims = { sub }
+  if (acr !== undefined) verified.acr = acr
+  if (Array.isArray(claims['amr'])) verified.amr = (claims['amr'] as unknown[]).filter((v): v is string => typeof v === 'string')
+  if (authTime !== undefined) verified.authTime = authTime
+  return verified
+}

@@ -1,0 +1,25 @@
+/** What the SDK hands an {@link Interaction}. */
+export interface InteractionContext {
+  /** Aborted when nobody waits for the step-up any more (or `logout()` ran): close your UI and reject. */
+  signal: AbortSignal
+  /**
+   * Saves the pending flow and the interrupted request in sessionStorage so the step-up can
+   * finish after a full-page navigation. Call it before leaving the page; the built-in
+   * `redirect()` interaction does.
+   */
+  beforeRedirect: () => Promise<void>
+}
+
+/**
+ * Takes the authorization URL to the user and resolves with the callback URL the OP
+ * redirected to (the `redirectUri` with `code`, `state`, `iss`, or `error`).
+ * {@link popup} and {@link redirect} are the built-in ones; a custom one makes the core
+ * usable in Node, Electron, Capacitor and tests.
+ *
+ * @example
+ * ```ts
+ * // Electron: open the URL in a BrowserWindow and resolve with the redirect it ends on.
+ * const interaction: Interaction = (url, { signal }) => openAuthWindow(url, signal)
+ * ```
+ */
+export type Interaction = (authorizationUrl: URL, ctx: InteractionContext) => Promise<URL | string>

@@ -1,0 +1,140 @@
+import { StepUpError } from '../errors/step-up-error.js'
+import { ackMessage, isCallbackMessage, openChannel, POPUP_NAME } from './handoff.js'
+import type { Interaction } from './interaction.js'
+import { redirect } from './redirect.js'
+
+/** Options for {@link popup}. */
+export interface PopupOptions {
+  /**
+   * Milliseconds to wait for the OP before rejecting with `timeout` and closing the popup.
+   * @default undefined (wait as long as the popup is open)
+   */
+  timeout?: number
+  /**
+   * `window.open` features.
+   * @default a 500×650 popup centred on the current window
+   */
+  features?: string
+  /**
+   * What to do when the browser blocks the popup: reject with `popup_blocked` (default), or
+   * continue as a full-page {@link redirect}.
+   * @default undefined
+   */
+  fallback?: 'redirect'
+}
+
+/** How often `popup.closed` is read, and how long it must stay true (COOP can fake it). */
+const POLL_MS = 100
+const CLOSED_GRACE_MS = 600
+
+/**
+ * The popup interaction (the default): opens the OP in a popup, waits for the redirect URI
+ * page to hand the callback back, and closes it.
+ *
+ * Browsers only let a page open a popup shortly after a user gesture. Call `stepUp.fetch` or
+ * `authorize()` from a click handler, or choose `fallback: 'redirect'`; otherwise a blocked
+ * popup rejects with `popup_blocked` and the app can offer a "Verify it's you" button that
+ * calls `authorize()`.
+ *
+ * @param options Timeout, window features and the blocked-popup fallback.
+ * @returns An {@link Interaction} for `createStepUp({ interaction })`.
+ * @example
+ * ```ts
+ * const stepUp = createStepUp({ ...options, interaction: popup({ fallback: 'redirect' }) })
+ * ```
+ */
+/* @__NO_SIDE_EFFECTS__ */
+export function popup(options: PopupOptions = {}): Interaction {
+  return (authorizationUrl, ctx) => {
+    const expectedState = authorizationUrl.searchParams.get('state')
+    const redirectUri = authorizationUrl.searchParams.get('redirect_uri')
+    const redirectOrigin = redirectUri ? new URL(redirectUri).origin : undefined
+    const win = window.open(authorizationUrl.href, POPUP_NAME, options.features ?? centredFeatures())
+    if (!win || win.closed) {
+      if (options.fallback === 'redirect') return redirect()(authorizationUrl, ctx)
+      return Promise.reject(
+        new StepUpError(
+          'popup_blocked',
+          'the browser blocked the step-up popup; start the step-up from a click (a "Verify it\'s you" button calling authorize()), or use popup({ fallback: \'redirect\' })',
+        ),
+      )
+    }
+    return new Promise<string>((resolve, reject) => {
+      const channel = openChannel()
+      let closedSince: number | undefined
+      const timers: Array<ReturnType<typeof setTimeout>> = []
+      const finish = (settle: () => void, close: boolean): void => {
+        window.removeEventListener('message', onMessage)
+        ctx.signal.removeEventListener('abort', onAbort)
+        if (channel) channel.onmessage = null
+        channel?.close()
+        for (const timer of timers) clearTimeout(timer)
+        clearInterval(poll)
+        if (close) {
+          try {
+            win.close()
+          } catch {
+            // Already gone.
+          }
+        }
+        settle()
+      }
+      const accept = (url: string): void => {
+        if (expectedState) channel?.postMessage(ackMessage(expectedState))
+        finish(() => resolve(url), true)
+      }
+      const onMessage = (event: MessageEvent): void => {
+        // Only our own popup, on the redirect URI's origin, may answer (DESIGN.md "Popup hand-off").
+        if (event.source !== win || event.origin !== redirectOrigin || !isCallbackMessage(event.data)) return
+        if (stateOf(event.data.url) !== expectedState) {
+          finish(() => reject(new StepUpError('state_mismatch', 'the popup returned a callback for another authorization request; start the step-up again')), true)
+          return
+        }
+        accept(event.data.url)
+      }
+      const onAbort = (): void => finish(() => reject(ctx.signal.reason), true)
+      if (channel) {
+        channel.onmessage = (event: MessageEvent) => {
+          // Other tabs' flows use the same channel: only our state is ours.
+          if (isCallbackMessage(event.data) && stateOf(event.data.url) === expectedState) accept(event.data.url)
+        }
+      }
+      window.addEventListener('message', onMessage)
+      ctx.signal.addEventListener('abort', onAbort, { once: true })
+      if (ctx.signal.aborted) onAbort()
+      const poll = setInterval(() => {
+        if (!win.closed) {
+          closedSince = undefined
+          return
+        }
+        closedSince ??= Date.now()
+        if (Date.now() - closedSince >= CLOSED_GRACE_MS) {
+          finish(() => reject(new StepUpError('popup_closed', 'the step-up popup was closed before the sign-in finished; the request was not retried')), false)
+        }
+      }, POLL_MS)
+      if (options.timeout !== undefined) {
+        timers.push(
+          setTimeout(() => {
+            finish(() => reject(new StepUpError('timeout', `the step-up popup did not finish within ${options.timeout} ms; try again`)), true)
+          }, options.timeout),
+        )
+      }
+    })
+  }
+}
+
+function stateOf(url: string): string | null {
+  try {
+    return new URL(url).searchParams.get('state')
+  } catch {
+    return null
+  }
+}
+
+function centredFeatures(): string {
+  const width = 500
+  const height = 650
+  const left = Math.max(0, Math.round(window.screenX + (window.outerWidth - width) / 2))
+  const top = Math.max(0, Math.round(window.screenY + (window.outerHeight - height) / 2))
+  return `popup=yes,width=${width},height=${height},left=${left},top=${top}`
+}
