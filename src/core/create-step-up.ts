@@ -460,6 +460,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (saved && saved.state === url.searchParams.get('state')) {
       // Delete first: a reload of the callback page must not redeem the code twice.
       writeJson(keys.redirect, undefined)
+      // Handled in the page that navigated away (an SPA route): its redirect flow can never
+      // settle, so cancel it; resume() is the one replay of the interrupted request.
+      queue.abortAll('the redirect step-up finished in this page; call resume() to replay the interrupted request')
       setState({ status: 'authorizing', error: undefined })
       try {
         await redeem(url, saved, undefined, saved.sub ?? tokens.subject())

@@ -1,0 +1,256 @@
+import { parseWwwAuthenticate } from './parse-www-authenticate.js'
+import type { StepUpChallenge } from './types.js'
+
+/** The OAuth error code that marks a step-up challenge, RFC 9470 §3. */
+const STEP_UP_ERROR = 'insufficient_user_authentication'
+/** Larger JSON bodies are not read: a challenge is a few hundred bytes. */
+const MAX_BODY_BYTES = 64 * 1024
+/** `max_age` values longer than this are dropped: 15 digits stay below 2^53. */
+const MAX_AGE_DIGITS = 15
+const DIGITS = /^[0-9]+$/
+/** acr_values is space-separated (RFC 9470 §3); tolerate runs of SP/HTAB. */
+const ACR_SEPARATOR = /[ \t]+/
+
+/**
+ * Reads the RFC 9470 step-up challenge of a `401` or `403` response, without consuming
+ * the response's body.
+ *
+ * - Any other status gives `undefined`, without touching the body.
+ * - When the response has a `WWW-Authenticate` header, only the header counts: the
+ *   first `Bearer` or `DPoP` challenge whose `error` is `insufficient_user_authentication`
+ *   is the step-up challenge. A header that breaks RFC 9110 gives `undefined` (fail
+ *   closed: a header the SDK cannot read never starts an authorization), and so does a
+ *   header with no step-up challenge, whatever the body says.
+ * - Only when there is no `WWW-Authenticate` header at all (e.g. a cross-origin response
+ *   whose header the browser hides), a JSON body
+ *   `{"error":"insufficient_user_authentication","acr_values":"...","max_age":300}` is
+ *   read from a clone of the response, up to 64 KiB, so the caller can still read it.
+ *
+ * @param response The response to inspect. Its body is never consumed.
+ * @returns The challenge, or `undefined` when the response is not a readable step-up
+ *   challenge. It never rejects for a `Response`, whatever its headers or body hold.
+ * @throws {TypeError} (as a rejection) With `code: 'ERR_INVALID_ARG_TYPE'` when
+ *   `response` is not a `Response`-like object.
+ * @example
+ * ```ts
+ * const response = await fetch('https://api.example/transfer', { headers })
+ * const challenge = await readStepUpChallenge(response)
+ * if (challenge) {
+ *   // e.g. { acrValues: ['urn:x:loa:2fa'], maxAge: 300, scheme: 'bearer', source: 'header' }
+ *   console.log('step-up needed:', challenge.acrValues, challenge.maxAge)
+ * }
+ * const text = await response.text() // the body is still readable
+ * ```
+ * @see [RFC 9470 §3](https://www.rfc-editor.org/rfc/rfc9470.html#section-3)
+ */
+export async function readStepUpChallenge(response: Response): Promise<StepUpChallenge | undefined> {
+  assertResponse(response)
+  // RFC 9470 sets no status; RFC 6750 §3.1 uses 401 and 403 for token problems.
+  if (response.status !== 401 && response.status !== 403) return undefined
+
+  const header = response.headers.get('www-authenticate')
+  if (header !== null) {
+    const challenge = stepUpChallengeFromHeader(header)
+    return challenge === 'malformed' ? undefined : challenge
+  }
+
+  if (!isJsonContentType(response.headers.get('content-type'))) return undefined
+  const text = await readCappedText(response)
+  if (text === undefined) return undefined
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return stepUpChallengeFromBody(json)
+}
+
+/**
+ * Finds the step-up challenge in a `WWW-Authenticate` field value: the first `Bearer` or
+ * `DPoP` challenge whose `error` parameter is exactly `insufficient_user_authentication`.
+ * Pure and synchronous, so a caller holding the header needs no async work.
+ *
+ * `acr_values` is split on runs of spaces and tabs, empty entries dropped, order kept;
+ * without it `acrValues` is `[]` (any acr). `max_age` is kept only when it is 1 to 15
+ * ASCII digits (`0` included); any other value is dropped and the challenge stays a
+ * step-up.
+ *
+ * @param value The field value, or `null` when the response has no such header.
+ * @returns The challenge (`source: 'header'`); `undefined` when `value` is `null` or holds
+ *   no step-up challenge; `'malformed'` when `value` breaks the RFC 9110 grammar (treat it
+ *   as "not a step-up": fail closed).
+ * @example
+ * ```ts
+ * stepUpChallengeFromHeader('Bearer error="insufficient_user_authentication", max_age=0')
+ * // { acrValues: [], maxAge: 0, scheme: 'bearer', source: 'header' }
+ * stepUpChallengeFromHeader('Bearer error="invalid_token"') // undefined
+ * stepUpChallengeFromHeader('Bearer error="a" error="b"') // 'malformed'
+ * ```
+ * @see [RFC 9470 §3](https://www.rfc-editor.org/rfc/rfc9470.html#section-3)
+ */
+export function stepUpChallengeFromHeader(value: string | null): StepUpChallenge | undefined | 'malformed' {
+  if (value === null) return undefined
+  let challenges
+  try {
+    challenges = parseWwwAuthenticate(value)
+  } catch {
+    // For a string, the parser throws nothing but StepUpError('malformed_challenge').
+    return 'malformed'
+  }
+  for (const { scheme, params } of challenges) {
+    // RFC 9470 §3 uses the Bearer scheme; a DPoP-bound token (RFC 9449 §7.1) is
+    // challenged with the same error under the DPoP scheme.
+    if (scheme !== 'bearer' && scheme !== 'dpop') continue
+    if (own(params, 'error') !== STEP_UP_ERROR) continue
+    const challenge: StepUpChallenge = { acrValues: splitAcrValues(own(params, 'acr_values') ?? ''), scheme, source: 'header' }
+    const maxAge = maxAgeFromString(own(params, 'max_age'))
+    if (maxAge !== undefined) challenge.maxAge = maxAge
+    const description = own(params, 'error_description')
+    if (description !== undefined) challenge.description = description
+    return challenge
+  }
+  return undefined
+}
+
+/**
+ * Reads a step-up challenge from a parsed JSON body, the fallback for responses whose
+ * `WWW-Authenticate` header is missing or hidden (a cross-origin response without
+ * `Access-Control-Expose-Headers: WWW-Authenticate`).
+ *
+ * The body is an object with `error: "insufficient_user_authentication"`. `acr_values` is
+ * a space-separated string or an array of strings (any other type makes the body not a
+ * readable challenge, rather than silently accepting any acr); `max_age` is a
+ * non-negative integer or a digit string (anything else is dropped);
+ * `error_description` a string.
+ *
+ * @param json The parsed body, e.g. the result of `JSON.parse`.
+ * @returns The challenge (`source: 'body'`, no `scheme`), or `undefined`.
+ * @example
+ * ```ts
+ * stepUpChallengeFromBody({ error: 'insufficient_user_authentication', acr_values: ['mfa'], max_age: '300' })
+ * // { acrValues: ['mfa'], maxAge: 300, source: 'body' }
+ * ```
+ * @see [RFC 9470 §3](https://www.rfc-editor.org/rfc/rfc9470.html#section-3)
+ */
+export function stepUpChallengeFromBody(json: unknown): StepUpChallenge | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined
+  const body = json as Readonly<Record<string, unknown>>
+  if (own(body, 'error') !== STEP_UP_ERROR) return undefined
+
+  const acr = own(body, 'acr_values')
+  let acrValues: string[]
+  if (acr === undefined || acr === null) acrValues = []
+  else if (typeof acr === 'string') acrValues = splitAcrValues(acr)
+  else if (Array.isArray(acr) && acr.every((entry) => typeof entry === 'string')) {
+    // Entries are split too: an acr value cannot contain a space, since acr_values is
+    // space-separated on the wire (OpenID Connect Core §3.1.2.1).
+    acrValues = acr.flatMap(splitAcrValues)
+  } else return undefined
+
+  const challenge: StepUpChallenge = { acrValues, source: 'body' }
+  const rawMaxAge = own(body, 'max_age')
+  const maxAge = typeof rawMaxAge === 'number' ? maxAgeFromNumber(rawMaxAge) : maxAgeFromString(rawMaxAge)
+  if (maxAge !== undefined) challenge.maxAge = maxAge
+  const description = own(body, 'error_description')
+  if (typeof description === 'string') challenge.description = description
+  return challenge
+}
+
+function splitAcrValues(value: string): string[] {
+  return value.split(ACR_SEPARATOR).filter((entry) => entry !== '')
+}
+
+function maxAgeFromString(value: unknown): number | undefined {
+  // Length first, so an absurd value is never run through the regex or Number().
+  if (typeof value !== 'string' || value.length > MAX_AGE_DIGITS || !DIGITS.test(value)) return undefined
+  return Number(value)
+}
+
+function maxAgeFromNumber(value: number): number | undefined {
+  if (!Number.isInteger(value) || value < 0 || value >= 10 ** MAX_AGE_DIGITS) return undefined
+  // JSON's -0 is an integer >= 0; report it as 0.
+  return value === 0 ? 0 : value
+}
+
+/** JSON MIME type per WHATWG MIME Sniffing: application/json, text/json or `+json`. */
+function isJsonContentType(contentType: string | null): boolean {
+  if (contentType === null) return false
+  const semicolon = contentType.indexOf(';')
+  const essence = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
+  const slash = essence.indexOf('/')
+  if (slash <= 0) return false
+  const subtype = essence.slice(slash + 1)
+  return essence === 'application/json' || essence === 'text/json' || subtype.endsWith('+json')
+}
+
+/**
+ * The body of a clone as text, or `undefined` when it is unavailable or larger than
+ * {@link MAX_BODY_BYTES}. The clone's stream is read with a byte cap, so a large body
+ * without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
+ */
+async function readCappedText(response: Response): Promise<string | undefined> {
+  if (response.bodyUsed) return undefined
+  const length = response.headers.get('content-length')
+  if (length !== null && DIGITS.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
+  try {
+    // Read a clone: the caller gets the response back with its body unread.
+    const copy = response.clone()
+    const body: unknown = copy.body
+    if (body === null) return undefined
+    if (!isReadableStream(body)) {
+      // A Response-like object without a stream: fall back to text() and check after.
+      const text = await copy.text()
+      return text.length > MAX_BODY_BYTES ? undefined : text
+    }
+    const reader = body.getReader()
+    const chunks: Uint8Array[] = []
+    let size = 0
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value instanceof Uint8Array ? value.byteLength : Infinity
+      if (size > MAX_BODY_BYTES) {
+        // Too large (or not bytes at all). Cancelling one branch of the clone's tee
+        // leaves the caller's branch intact.
+        reader.cancel().catch(() => {})
+        return undefined
+      }
+      chunks.push(value)
+    }
+    const bytes = new Uint8Array(size)
+    let offset = 0
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
+    return new TextDecoder().decode(bytes)
+  } catch {
+    // clone() of a locked or used body, a stream that errors: no readable challenge.
+    return undefined
+  }
+}
+
+function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
+  return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function'
+}
+
+function assertResponse(value: unknown): asserts value is Response {
+  const candidate = value as Partial<Response> | null
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.status !== 'number' ||
+    typeof candidate.headers?.get !== 'function' ||
+    typeof candidate.clone !== 'function'
+  ) {
+    const error = new TypeError('"response" must be a Response')
+    throw Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' })
+  }
+}
+
+/** An own property only: a parameter named `constructor` must not find Object's. */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined
+}

@@ -1,0 +1,167 @@
+// @vitest-environment happy-dom
+import { getResponse } from 'msw'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createStepUp, type StepUpOptions } from '../../src/index.js'
+import { createFakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+
+// Each createStepUp() below stands for one page load; sessionStorage is what survives between them.
+let op: FakeOp
+let api: ReturnType<typeof createFakeApi>
+let navigations: URL[]
+const router: typeof fetch = async (input, init) => {
+  const request = new Request(input, init)
+  const response = await getResponse([...op.handlers, ...api.handlers], request)
+  if (!response) throw new Error(`unhandled ${request.method} ${request.url}`)
+  return response
+}
+
+beforeEach(() => {
+  sessionStorage.clear()
+  op = createFakeOp()
+  api = createFakeApi(op)
+  navigations = []
+  vi.spyOn(window.location, 'assign').mockImplementation((url: string | URL) => void navigations.push(new URL(String(url))))
+})
+afterEach(() => sessionStorage.clear())
+
+function page(overrides: Partial<StepUpOptions> = {}) {
+  return createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: 'redirect', storage: 'session', fetch: router, ...overrides })
+}
+
+/** The user at the OP: signs in and is sent back to the redirect URI. */
+async function atTheOp(): Promise<URL> {
+  const authorizationUrl = navigations.at(-1)!
+  return new URL(String(await op.interaction(authorizationUrl, { signal: new AbortController().signal, beforeRedirect: async () => {} })))
+}
+
+async function settledWithin<T>(promise: Promise<T>, ms = 50): Promise<boolean> {
+  let settled = false
+  promise.then(() => (settled = true), () => (settled = true))
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  return settled
+}
+
+async function signIn() {
+  const pending = page().authorize()
+  await vi.waitFor(() => expect(navigations).toHaveLength(1))
+  expect(await settledWithin(pending)).toBe(false)
+  return page().handleCallback(await atTheOp())
+}
+
+describe('redirect step-up', () => {
+  it('signs in across a page load; the fetch that started it never settles', async () => {
+    const result = await signIn()
+    expect(result).toEqual({ mode: 'redirect', returnTo: location.href })
+    expect(page().getState()).toMatchObject({ authenticated: true, acr: 'urn:test:1fa' })
+  })
+
+  it('saves the interrupted POST, and resume() replays it once with the new token', async () => {
+    await signIn()
+    const pending = page().fetch(`${API}/transfer`, { method: 'POST', body: '{"amount":7}', headers: { 'content-type': 'application/json' } })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    expect(await settledWithin(pending)).toBe(false)
+    expect(navigations[1]!.searchParams.get('acr_values')).toBe('urn:test:2fa')
+    const saved = Object.keys(sessionStorage).join(' ')
+    expect(saved).toContain(`stepup-fetch:${CLIENT_ID}:resume`)
+    expect(sessionStorage.getItem(`stepup-fetch:${CLIENT_ID}:resume`)).not.toMatch(/authorization/i)
+
+    const callback = await atTheOp()
+    const landing = page()
+    await expect(landing.handleCallback(callback)).resolves.toMatchObject({ mode: 'redirect' })
+    const app = page()
+    const res = await app.resume()
+    expect(res?.status).toBe(200)
+    const transfers = api.calls.filter((c) => c.path === '/transfer')
+    expect(transfers).toHaveLength(2)
+    expect(Buffer.from(transfers[1]!.body, 'base64').toString()).toBe('{"amount":7}')
+    expect(transfers[1]!.contentType).toBe('application/json')
+    expect(op.claimsOf(transfers[1]!.authorization)?.acr).toBe('urn:test:2fa')
+    expect(app.getState().lastResume).toEqual({ replayed: true })
+    // Deleted before the replay: a reload never replays twice.
+    await expect(page().resume()).resolves.toBeUndefined()
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(2)
+  })
+
+  it('keeps the loop guard across the page load: a challenged replay is loop_detected, no new flow', async () => {
+    await signIn()
+    void page().fetch(`${API}/always`)
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    await page().handleCallback(await atTheOp())
+    await expect(page().resume()).rejects.toMatchObject({ code: 'loop_detected' })
+    expect(navigations).toHaveLength(2)
+    expect(api.calls.filter((c) => c.path === '/always')).toHaveLength(2)
+  })
+
+  it('rejects an OP error callback with its typed error and discards the saved request', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp()
+    callback.searchParams.delete('code')
+    callback.searchParams.set('error', 'unmet_authentication_requirements')
+    await expect(page().handleCallback(callback)).rejects.toMatchObject({ code: 'unmet_authentication_requirements', opError: 'unmet_authentication_requirements' })
+    const app = page()
+    await expect(app.resume()).resolves.toBeUndefined()
+    expect(app.getState().lastResume).toMatchObject({ replayed: false, reason: 'nothing_saved' })
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(1)
+  })
+
+  it('rejects a forged state with state_mismatch, redeems nothing and discards the saved request', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp()
+    callback.searchParams.set('state', 'forged')
+    const tokenRequests = op.tokenRequests.length
+    await expect(page().handleCallback(callback)).rejects.toMatchObject({ code: 'state_mismatch' })
+    expect(op.tokenRequests).toHaveLength(tokenRequests)
+    await expect(page().resume()).resolves.toBeUndefined()
+    // Reloading the (real) callback afterwards finds nothing pending either.
+    callback.searchParams.set('state', navigations[1]!.searchParams.get('state')!)
+    await expect(page().handleCallback(callback)).rejects.toMatchObject({ code: 'state_mismatch' })
+  })
+
+  it('does not save a stream body, and resume() says why', async () => {
+    await signIn()
+    const body = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('x')), c.close()) })
+    void page().fetch(`${API}/transfer`, { method: 'POST', body, duplex: 'half' } as RequestInit)
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    await page().handleCallback(await atTheOp())
+    const app = page()
+    await expect(app.resume()).resolves.toBeUndefined()
+    expect(app.getState().lastResume).toMatchObject({ replayed: false, reason: 'body_not_saved' })
+  })
+
+  it("with storage: 'memory' a reload loses the token, and resume() says so instead of sending the request bare", async () => {
+    const memory = { storage: 'memory' } as const
+    const first = page(memory)
+    void first.authorize().catch(() => {})
+    await vi.waitFor(() => expect(navigations).toHaveLength(1))
+    await first.handleCallback(await atTheOp())
+    void first.fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    await page(memory).handleCallback(await atTheOp())
+    const app = page(memory) // a second full page load: memory is empty again
+    await expect(app.resume()).resolves.toBeUndefined()
+    expect(app.getState().lastResume).toMatchObject({ reason: 'token_lost' })
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(1)
+  })
+
+  it('replays in the same page when the callback is handled inside the SPA (memory storage)', async () => {
+    const spa = page({ storage: 'memory' })
+    const login = spa.authorize().catch((error: unknown) => error)
+    await vi.waitFor(() => expect(navigations).toHaveLength(1))
+    await spa.handleCallback(await atTheOp())
+    // The login's own redirect flow could never settle in this page; it is cancelled, not left hanging.
+    expect(await login).toMatchObject({ code: 'aborted' })
+    const interrupted = spa.fetch(`${API}/echo`, { method: 'POST', body: 'kept' })
+    interrupted.catch(() => {})
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    await spa.handleCallback(await atTheOp())
+    const res = await spa.resume()
+    expect(res?.status).toBe(200)
+    expect(api.calls.filter((c) => c.path === '/echo').map((c) => Buffer.from(c.body, 'base64').toString())).toEqual(['kept', 'kept'])
+    await expect(interrupted).rejects.toMatchObject({ code: 'aborted' })
+  })
+})
