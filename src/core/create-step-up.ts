@@ -425,11 +425,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (signal?.aborted) throw signal.reason
     const retry = new Request(spare ?? request)
     retry.headers.set('authorization', authorizationHeader(next))
-    return replayOnce(retry, url, challenge)
+    return replayOnce(retry, url)
   }
 
   /** The one retry: a challenge to it is a loop, whatever it asks for. */
-  const replayOnce = async (retry: Request, url: URL, first: StepUpChallenge): Promise<Response> => {
+  const replayOnce = async (retry: Request, url: URL): Promise<Response> => {
     const response = await baseFetch(retry)
     const again = await challengeOf(response, url, true)
     if (!again) return response
@@ -437,7 +437,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     throw new StepUpError(
       'loop_detected',
       `${retry.method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
-      { challenge: again ?? first },
+      { challenge: again },
     )
   }
 
@@ -503,12 +503,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const url = new URL(request.url)
     const { requirement } = record
     if (requirement) routes.set(routeOf(request.method, url), requirement)
-    const token = requirement ? findToken(requirement) : tokens.baseline(Date.now())
+    // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
+    // still work seconds later); only expiry counts.
+    const token = tokens.obtainedFor(requirement, Date.now())
     if (!token) {
       return skip('token_lost', "the step-up token is gone (storage: 'memory' and the page reloaded); use storage: 'session' or handle the callback inside the SPA")
     }
     request.headers.set('authorization', authorizationHeader(token))
-    const response = await replayOnce(request, url, { acrValues: [], source: 'header' })
+    const response = await replayOnce(request, url)
     setState({ lastResume: { replayed: true } })
     return response
   }

@@ -1,4 +1,4 @@
-import type { AcceptAcr, Requirement } from './requirement.js'
+import { requirementKey, type AcceptAcr, type Requirement } from './requirement.js'
 
 /** One access token with the authentication it came from. Serialisable (storage: 'session'). */
 export interface TokenRecord {
@@ -59,6 +59,12 @@ export class TokenSet {
       if (allowed(token) && satisfies(token, requirement, acceptAcr, nowMs)) return token
     }
     return undefined
+  }
+
+  /** The newest unexpired token obtained for exactly this requirement (or the login, for none). */
+  obtainedFor(requirement: Requirement | undefined, nowMs: number): TokenRecord | undefined {
+    const key = requirementKey(requirement)
+    return this.tokens.findLast((t) => requirementKey(t.requirement) === key && (t.expiresAt === undefined || t.expiresAt > nowMs))
   }
 
   /** Any held subject: a step-up must come back with this one. */

@@ -62,13 +62,13 @@ export function popup(options: PopupOptions = {}): Interaction {
     return new Promise<string>((resolve, reject) => {
       const channel = openChannel()
       let closedSince: number | undefined
-      const timers: Array<ReturnType<typeof setTimeout>> = []
+      let timer: ReturnType<typeof setTimeout> | undefined
       const finish = (settle: () => void, close: boolean): void => {
         window.removeEventListener('message', onMessage)
         ctx.signal.removeEventListener('abort', onAbort)
         if (channel) channel.onmessage = null
         channel?.close()
-        for (const timer of timers) clearTimeout(timer)
+        clearTimeout(timer)
         clearInterval(poll)
         if (close) {
           try {
@@ -113,11 +113,9 @@ export function popup(options: PopupOptions = {}): Interaction {
         }
       }, POLL_MS)
       if (options.timeout !== undefined) {
-        timers.push(
-          setTimeout(() => {
-            finish(() => reject(new StepUpError('timeout', `the step-up popup did not finish within ${options.timeout} ms; try again`)), true)
-          }, options.timeout),
-        )
+        timer = setTimeout(() => {
+          finish(() => reject(new StepUpError('timeout', `the step-up popup did not finish within ${options.timeout} ms; try again`)), true)
+        }, options.timeout)
       }
     })
   }

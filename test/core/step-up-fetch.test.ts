@@ -129,8 +129,12 @@ describe('stepUp.fetch: untouched responses and the protect allowlist', () => {
       new Response('boom', { status: 500 }),
       new Response('no', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } }),
       new Response('third', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", acr_values="x"' } }),
+      // Malformed (unterminated quote; duplicate parameter): fails closed, not a step-up.
+      new Response('bad', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", acr_values="x' } }),
+      new Response('dup', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", error="insufficient_user_authentication"' } }),
+      new Response('moved', { status: 302, headers: { location: '/elsewhere' } }),
     ]
-    const urls = [`${API}/a`, `${API}/b`, `${API}/c`, 'https://third.party/x']
+    const urls = [`${API}/a`, `${API}/b`, `${API}/c`, 'https://third.party/x', `${API}/d`, `${API}/e`, `${API}/f`]
     const seen: Request[] = []
     let i = 0
     const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {

@@ -93,6 +93,30 @@ describe('redirect step-up', () => {
     expect(api.calls.filter((c) => c.path === '/always')).toHaveLength(2)
   })
 
+  it('replays with the token obtained for max_age=0 even when seconds pass before resume()', async () => {
+    const { http, HttpResponse } = await import('msw')
+    // This API demands max_age=0 and accepts any 2fa token (it allows for its own latency).
+    api.handlers.push(
+      http.post(`${API}/sign`, ({ request }) =>
+        op.claimsOf(request.headers.get('authorization'))?.acr === 'urn:test:2fa'
+          ? HttpResponse.json({ signed: true })
+          : new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:test:2fa", max_age=0' } }),
+      ),
+    )
+    await signIn()
+    void page().fetch(`${API}/sign`, { method: 'POST', body: 'contract' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    expect(navigations[1]!.searchParams.get('max_age')).toBe('0')
+    await page().handleCallback(await atTheOp())
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 5_000 })
+    try {
+      const res = await page().resume()
+      expect(res?.status).toBe(200)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('rejects an OP error callback with its typed error and discards the saved request', async () => {
     await signIn()
     void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
