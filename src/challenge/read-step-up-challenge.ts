@@ -1,5 +1,6 @@
 import { parseWwwAuthenticate } from './parse-www-authenticate.js'
 import type { StepUpChallenge } from './types.js'
+import { readAtMost } from '../utils/read-at-most.js'
 
 /** The OAuth error code that marks a step-up challenge, RFC 9470 §3. */
 const STEP_UP_ERROR = 'insufficient_user_authentication'
@@ -203,27 +204,9 @@ async function readCappedText(response: Response): Promise<string | undefined> {
       const text = await copy.text()
       return text.length > MAX_BODY_BYTES ? undefined : text
     }
-    const reader = body.getReader()
-    const chunks: Uint8Array[] = []
-    let size = 0
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value instanceof Uint8Array ? value.byteLength : Infinity
-      if (size > MAX_BODY_BYTES) {
-        // Too large (or not bytes at all). Cancelling one branch of the clone's tee
-        // leaves the caller's branch intact.
-        reader.cancel().catch(() => {})
-        return undefined
-      }
-      chunks.push(value)
-    }
-    const bytes = new Uint8Array(size)
-    let offset = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset)
-      offset += chunk.byteLength
-    }
+    // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
+    const bytes = await readAtMost(body, MAX_BODY_BYTES)
+    if (!bytes) return undefined
     // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
     return new TextDecoder().decode(bytes)
   } catch {

@@ -1,4 +1,5 @@
 import { base64ToBytes, bytesToBase64 } from '../utils/base64.js'
+import { readAtMost } from '../utils/read-at-most.js'
 
 /** The most a redirect step-up saves of an interrupted request's body (DESIGN.md). */
 export const MAX_SAVED_BODY = 1024 * 1024
@@ -49,28 +50,4 @@ export function restoreRequest(saved: SavedRequest, signal?: AbortSignal): Reque
 
 function isReadableStream(value: unknown): boolean {
   return typeof ReadableStream !== 'undefined' && value instanceof ReadableStream
-}
-
-/** Read a stream fully unless it exceeds `limit` bytes (then cancel it and return undefined). */
-async function readAtMost(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | undefined> {
-  const reader = stream.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      await reader.cancel()
-      return undefined
-    }
-    chunks.push(value)
-  }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
 }

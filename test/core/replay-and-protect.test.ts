@@ -1,22 +1,14 @@
 import fc from 'fast-check'
-import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { createStepUp } from '../../src/index.js'
-import { createFakeApi } from '../msw/fake-api.js'
-import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import type { FakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import { useFakeServers } from '../msw/use-fake-servers.js'
 
-const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
-afterEach(() => server.resetHandlers())
-afterAll(() => server.close())
-
+const fakes = useFakeServers()
 let op: FakeOp
-let api: ReturnType<typeof createFakeApi>
-beforeEach(() => {
-  op = createFakeOp()
-  api = createFakeApi(op)
-  server.use(...op.handlers, ...api.handlers)
-})
+let api: FakeApi
+beforeEach(() => ({ op, api } = fakes))
 
 const bytes = new Uint8Array([0, 1, 2, 250, 255, 10, 13])
 

@@ -1,22 +1,15 @@
 import { http, HttpResponse } from 'msw'
-import { setupServer } from 'msw/node'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { createStepUp, isStepUpError, StepUpError, type StepUpOptions } from '../../src/index.js'
-import { createFakeApi } from '../msw/fake-api.js'
-import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import type { FakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import { useFakeServers } from '../msw/use-fake-servers.js'
 
-const server = setupServer()
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
-afterEach(() => server.resetHandlers())
-afterAll(() => server.close())
-
+const fakes = useFakeServers()
+const { server } = fakes
 let op: FakeOp
-let api: ReturnType<typeof createFakeApi>
-beforeEach(() => {
-  op = createFakeOp()
-  api = createFakeApi(op)
-  server.use(...op.handlers, ...api.handlers)
-})
+let api: FakeApi
+beforeEach(() => ({ op, api } = fakes))
 
 function client(overrides: Partial<StepUpOptions> = {}) {
   return createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, ...overrides })

@@ -2,12 +2,12 @@
 import { getResponse } from 'msw'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createStepUp, type StepUpOptions } from '../../src/index.js'
-import { createFakeApi } from '../msw/fake-api.js'
+import { createFakeApi, type FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
 
 // Each createStepUp() below stands for one page load; sessionStorage is what survives between them.
 let op: FakeOp
-let api: ReturnType<typeof createFakeApi>
+let api: FakeApi
 let navigations: URL[]
 const router: typeof fetch = async (input, init) => {
   const request = new Request(input, init)

@@ -52,3 +52,5 @@ export function createFakeApi(op: FakeOp) {
   ]
   return { handlers, calls }
 }
+
+export type FakeApi = ReturnType<typeof createFakeApi>
