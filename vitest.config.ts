@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**', 'test/dist/**'],
+          exclude: ['test/integration/**', 'test/dist/**', 'test/browser/**'],
           environment: 'node',
         },
       },
@@ -21,6 +21,17 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // Real Chromium (Debian's /usr/bin/chromium) against the real OP and API; see test/browser/harness.ts.
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     ],

@@ -21,7 +21,11 @@ import { startOp, type RunningOp } from '../../servers/op.js'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const HERE = fileURLToPath(new URL('./', import.meta.url))
-export const CHROMIUM_PATH = '/usr/bin/chromium'
+/** Debian's Chromium; CHROMIUM_PATH=<file> for another Chromium build. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/** Per-test and per-hook timeout, passed explicitly so the files also pass in a project without one. */
+export const BROWSER_TIMEOUT = 60_000
 
 /** Flags from /work/shared/STACK.md ("Browsers"). */
 export const CHROMIUM_ARGS = [
@@ -60,12 +64,13 @@ export async function launchChromium(options: { popupBlocker?: boolean } = {}): 
 }
 
 // --- the built SDK ----------------------------------------------------------------------------
-const DIST = path.join(ROOT, 'dist')
+/** The built SDK; STEPUP_DIST=<dir> serves another build (e.g. of uncommitted source) instead. */
+const DIST = path.resolve(process.env.STEPUP_DIST ?? path.join(ROOT, 'dist'))
 const VENDOR_OAUTH = path.join(ROOT, 'node_modules/oauth4webapi/build/index.js')
 
 function checkDist(): void {
   const built = path.join(DIST, 'index.js')
-  if (!existsSync(built)) throw new Error('browser tests load dist/index.js: run `npm run build` (npx rollup -c) first')
+  if (!existsSync(built)) throw new Error(`browser tests load ${built}: run \`npm run build\` (npx rollup -c) first`)
   const builtAt = statSync(built).mtimeMs
   const newer: string[] = []
   const walk = (dir: string): void => {
@@ -76,7 +81,7 @@ function checkDist(): void {
     }
   }
   walk(path.join(ROOT, 'src'))
-  if (newer.length) console.warn(`[browser tests] dist/index.js is older than ${newer.join(', ')}: run \`npm run build\` to test the current source`)
+  if (newer.length) console.warn(`[browser tests] ${path.relative(ROOT, built)} is older than ${newer.join(', ')}: run \`npm run build\` to test the current source`)
 }
 
 // --- pages ------------------------------------------------------------------------------------
@@ -124,7 +129,7 @@ function log(line) {
 let lastError
 function fail(error) {
   lastError = error
-  window.__lastError = { code: error && error.code, message: String(error && error.message), challenge: error && error.challenge }
+  window.__lastError = { code: error && error.code, message: String(error && error.message), opError: error && error.opError, challenge: error && error.challenge }
   log('error:' + ((error && (error.code || error.name)) || 'unknown'))
 }
 const transferInit = () => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ amount: 5 }) })
@@ -133,9 +138,10 @@ async function transfer() {
   window.__responses.push({ status: res.status, body: await res.text() })
   log('transfer:' + res.status)
 }
-// Test-only observer: lets a test know a message reached this window (the SDK decides on its own).
+// Test-only observer: lets a test know a callback message from ANOTHER origin reached this
+// window (registered before the SDK's listener, so the SDK has judged it once this line shows).
 window.addEventListener('message', (event) => {
-  if (event.data && event.data.type === 'stepup-fetch:callback') log('message-seen:' + event.origin)
+  if (event.origin !== location.origin && event.data && event.data.type === 'stepup-fetch:callback') log('message-seen:' + event.origin)
 })
 document.getElementById('login').addEventListener('click', () => {
   stepUp.authorize().then(() => log('login:ok'), fail)
@@ -376,7 +382,7 @@ declare global {
     __log: LogEntry[]
     __stepUp: import('../../src/index.js').StepUp
     __responses: Array<{ status: number; body: string }>
-    __lastError?: { code?: string; message: string }
+    __lastError?: { code?: string; message: string; opError?: string }
   }
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
-import { describeBrowser, gesture, HERE, launchChromium, logLines, signInAtOp, startHarness, waitForLog, type Harness } from './harness.js'
+import { BROWSER_TIMEOUT, describeBrowser, gesture, HERE, launchChromium, logLines, signInAtOp, startHarness, waitForLog, type Harness } from './harness.js'
 
 const BODY = JSON.stringify({ amount: 5 })
 const SCREENSHOT = path.join(HERE, '__screenshots__', 'popup-step-up.png')
@@ -23,15 +23,15 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
 
   beforeAll(async () => {
     ;[h, browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
-  })
+  }, BROWSER_TIMEOUT)
   afterEach(async () => {
     await context?.close()
     h.reset()
-  })
+  }, BROWSER_TIMEOUT)
   afterAll(async () => {
     await browser?.close()
     await h?.close()
-  })
+  }, BROWSER_TIMEOUT)
 
   async function openApp(): Promise<void> {
     context = await browser.newContext()
@@ -96,7 +96,7 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
     expect(JSON.parse(responses.at(-1)!.body)).toMatchObject({ ok: true, transferred: { amount: 5 }, acr: ACR_2FA })
     expect(await page.evaluate(() => window.__stepUp.getState())).toMatchObject({ status: 'idle', acr: ACR_2FA, amr: ['pwd', 'otp'] })
     expect(await logLines(page)).toEqual(['ready:popup', 'login:ok', 'transfer:200'])
-  })
+  }, BROWSER_TIMEOUT)
 
   it('a challenge with no user activation left is popup_blocked; a "Verify" click then steps up and the transfer succeeds', async () => {
     await openApp()
@@ -123,7 +123,7 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
       ['POST', 200, BODY],
     ])
     expect(await logLines(page)).toEqual(['ready:popup', 'login:ok', 'transfer-later:fired', 'error:popup_blocked', 'verify:ok', 'transfer:200'])
-  })
+  }, BROWSER_TIMEOUT)
 
   it('closing the step-up popup reports popup_closed within about a second and sends nothing more', async () => {
     await openApp()
@@ -143,7 +143,23 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
     expect(tokenRequests.length).toBe(tokensBefore)
     expect(await page.evaluate(() => window.__stepUp.getState().status)).toBe('error')
     expect(await logLines(page)).toEqual(['ready:popup', 'login:ok', 'error:popup_closed'])
-  })
+  }, BROWSER_TIMEOUT)
+
+  it('an OP error in the popup (the user presses Cancel) is handed back: authorization_error, popup closed, no retry', async () => {
+    await openApp()
+    await signIn()
+    const tokensBefore = tokenRequests.length
+
+    const { popup, closed } = await clickForPopup('#transfer')
+    await popup.locator('#cancel').waitFor({ state: 'visible' })
+    await popup.locator('#cancel').click()
+    await closed
+    await waitForLog(page, 'error:authorization_error')
+    expect(await page.evaluate(() => window.__lastError)).toMatchObject({ code: 'authorization_error', opError: 'access_denied' })
+    expect(tokenRequests.length).toBe(tokensBefore)
+    expect(transfers()).toEqual([['POST', 401, BODY]])
+    expect(await logLines(page)).toEqual(['ready:popup', 'login:ok', 'error:authorization_error'])
+  }, BROWSER_TIMEOUT)
 
   it('ignores a forged callback posted to the opener from a foreign origin (even from inside the popup, with the real state)', async () => {
     await openApp()
@@ -173,5 +189,5 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
     await waitForLog(page, 'error:popup_closed', 5_000)
     expect(tokenRequests.length).toBe(tokensBefore)
     expect(transfers()).toEqual([['POST', 401, BODY]])
-  })
+  }, BROWSER_TIMEOUT)
 })
