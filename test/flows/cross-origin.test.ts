@@ -1,0 +1,67 @@
+// @vitest-environment happy-dom
+// The page is on http://localhost:3000; the API is cross-origin, where browsers hide
+// WWW-Authenticate unless the API exposes it.
+import { getResponse, http, HttpResponse } from 'msw'
+import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { createStepUp } from '../../src/index.js'
+import { createFakeApi, type FakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+
+let op: FakeOp
+let api: FakeApi
+let extra: ReturnType<typeof http.get>[]
+const router: typeof fetch = async (input, init) => {
+  const request = new Request(input, init)
+  const response = await getResponse([...extra, ...op.handlers, ...api.handlers], request)
+  if (!response) throw new Error(`unhandled ${request.method} ${request.url}`)
+  return response
+}
+
+beforeEach(() => {
+  op = createFakeOp()
+  api = createFakeApi(op)
+  extra = []
+})
+
+const client = () => createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, fetch: router })
+
+describe('cross-origin challenges', () => {
+  it('reports challenge_unreadable once per origin when a protected 401 hides its challenge, and passes it through', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    extra = [http.get(`${API}/hidden`, () => new HttpResponse('nope', { status: 401 }))]
+    const stepUp = client()
+    await stepUp.authorize()
+    const res = await stepUp.fetch(`${API}/hidden`)
+    expect(res.status).toBe(401)
+    expect(await res.text()).toBe('nope')
+    expect(stepUp.getState().diagnostic).toMatchObject({ code: 'challenge_unreadable' })
+    expect(stepUp.getState().diagnostic?.message).toMatch(/Access-Control-Expose-Headers: WWW-Authenticate/)
+    await stepUp.fetch(`${API}/hidden`)
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(op.authorizations).toHaveLength(1)
+  })
+
+  it('does not report a 401 sent without a token (a plain "sign in first")', async () => {
+    extra = [http.get(`${API}/hidden`, () => new HttpResponse(null, { status: 401 }))]
+    const stepUp = client()
+    await stepUp.fetch(`${API}/hidden`)
+    expect(stepUp.getState().diagnostic).toBeUndefined()
+  })
+
+  it('falls back to the JSON body challenge when the header is hidden', async () => {
+    extra = [
+      http.post(`${API}/body-only`, ({ request }) =>
+        op.claimsOf(request.headers.get('authorization'))?.acr === 'urn:test:2fa'
+          ? HttpResponse.json({ ok: true })
+          : HttpResponse.json({ error: 'insufficient_user_authentication', acr_values: 'urn:test:2fa', max_age: 60 }, { status: 401 }),
+      ),
+    ]
+    const stepUp = client()
+    await stepUp.authorize()
+    const res = await stepUp.fetch(`${API}/body-only`, { method: 'POST', body: 'x' })
+    expect(res.status).toBe(200)
+    expect(op.authorizations[1]!.searchParams.get('acr_values')).toBe('urn:test:2fa')
+    expect(op.authorizations[1]!.searchParams.get('max_age')).toBe('60')
+    expect(stepUp.getState().diagnostic).toBeUndefined()
+  })
+})
