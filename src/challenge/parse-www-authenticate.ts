@@ -1,4 +1,5 @@
 import { StepUpError } from '../errors/step-up-error.js'
+import { codedTypeError } from '../utils/assert.js'
 import type { WwwAuthenticateChallenge } from './types.js'
 
 // Character codes used by the scanner.
@@ -68,8 +69,7 @@ function charTable(extra: string): Uint8Array {
  */
 export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] {
   if (typeof value !== 'string') {
-    const error = new TypeError(`"value" must be a string, received ${describeType(value)}`)
-    throw Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' })
+    throw codedTypeError(`"value" must be a string, received ${describeType(value)}`, 'ERR_INVALID_ARG_TYPE')
   }
 
   // Fetch strips leading and trailing HTTP whitespace from header values

@@ -1,5 +1,6 @@
 import { parseWwwAuthenticate } from './parse-www-authenticate.js'
 import type { StepUpChallenge } from './types.js'
+import { codedTypeError } from '../utils/assert.js'
 import { readAtMost } from '../utils/read-at-most.js'
 
 /** The OAuth error code that marks a step-up challenge, RFC 9470 §3. */
@@ -228,8 +229,7 @@ function assertResponse(value: unknown): asserts value is Response {
     typeof candidate.headers?.get !== 'function' ||
     typeof candidate.clone !== 'function'
   ) {
-    const error = new TypeError('"response" must be a Response')
-    throw Object.assign(error, { code: 'ERR_INVALID_ARG_TYPE' })
+    throw codedTypeError('"response" must be a Response', 'ERR_INVALID_ARG_TYPE')
   }
 }
 
