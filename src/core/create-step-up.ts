@@ -236,7 +236,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // unbound, because browsers reject window.fetch invoked on another object.
   const baseFetch: typeof fetch = userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init)
   const prefix = `stepup-fetch:${options.clientId}:`
-  const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume` }
+  const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume`, done: `${prefix}done` }
   const store: TokenStore = storage === 'session' ? sessionStore(keys.tokens) : memoryStore()
   const tokens = new TokenSet(store.load())
   /** Which method + URL demanded which requirement (the latest challenge wins). */
@@ -304,11 +304,20 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // --- flows -------------------------------------------------------------------------------
-  const redeem = async (callback: URL, pending: PendingFlow, challenge: StepUpChallenge | undefined, expectedSubject: string | undefined, signal?: AbortSignal): Promise<TokenRecord> => {
+  /** Bumped by logout(): a token response that arrives after it is dropped, never stored. */
+  let epoch = 0
+  /** handleCallback() calls redeeming right now (the state is theirs to report). */
+  let callbacksInFlight = 0
+  const redeem = async (callback: URL, pending: PendingFlow, challenge: StepUpChallenge | undefined, signal?: AbortSignal): Promise<TokenRecord> => {
+    const started = epoch
     const as = await discover()
+    // Only a step-up must keep the user; a plain login may switch users (saveTokens).
+    const expectedSubject = pending.requirement ? ((pending as Partial<RedirectRecord>).sub ?? tokens.subject()) : undefined
     const record = await redeemCallback(callback, pending, {
       as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
     })
+    signal?.throwIfAborted()
+    if (epoch !== started) throw new StepUpError('aborted', 'signed out while the step-up was finishing; its token was dropped', { challenge })
     saveTokens(record)
     return record
   }
@@ -328,27 +337,34 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow) }
       let callback: URL
       try {
+        // Cancelled while preparing: never show UI for a flow nobody waits for.
+        signal.throwIfAborted()
         callback = new URL(String(await untilAborted(Promise.resolve().then(() => interaction(url, ctx)), signal)))
       } catch (error) {
         throw interactionError(error, flow)
       }
-      const record = await untilAborted(redeem(callback, pending, flow.challenge, tokens.subject(), signal), signal)
-      setState({ status: queue.size > 1 ? 'authorizing' : 'idle', challenge: undefined, ...tokenSnapshot() })
+      const record = await untilAborted(redeem(callback, pending, flow.challenge, signal), signal)
+      setState({ challenge: undefined, ...tokenSnapshot() })
       return record
     } catch (error) {
       const failure = toStepUpError(error, flow)
-      // A cancelled flow is nobody's failure to show.
-      setState(failure.code === 'aborted' ? { status: queue.size > 1 ? 'authorizing' : 'idle', challenge: undefined } : { status: 'error', error: failure })
+      // A cancelled flow is nobody's failure to show; the queue's settle hook tidies the status.
+      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
       throw failure
     }
   }
-  const queue = new FlowQueue<TokenRecord>(runFlow)
+  // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
+  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>(runFlow, () => {
+    if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
+  })
 
   const saveForRedirect = async (pending: PendingFlow, flow: Flow<TokenRecord>): Promise<void> => {
     const record: RedirectRecord = { ...pending, returnTo: globalThis.location?.href ?? options.redirectUri }
     const sub = tokens.subject()
-    if (sub !== undefined) record.sub = sub
-    const saved = (await flow.save?.()) as SavedRequest | UnsavedReason | undefined
+    if (sub !== undefined && pending.requirement) record.sub = sub
+    // The first request still waiting (an aborted one has taken its saver with it).
+    const saver = flow.savers.values().next().value
+    const saved = (saver ? await saver() : undefined) as SavedRequest | UnsavedReason | undefined
     writeJson(keys.redirect, record)
     let resume: ResumeRecord | undefined
     if (typeof saved === 'string') resume = { state: pending.state, unsaved: saved }
@@ -369,6 +385,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // --- challenges ----------------------------------------------------------------------------
   const challengeOf = async (response: Response, url: URL, sentToken: boolean): Promise<StepUpChallenge | undefined> => {
     if (response.status !== 401 && response.status !== 403) return undefined
+    // Followed a redirect off the allowlist: that server must not be able to make us prompt.
+    if (response.redirected && response.url && !isProtected(new URL(response.url))) return undefined
     const challenge = await readStepUpChallenge(response)
     if (challenge || response.status !== 401 || !sentToken || response.headers.has('www-authenticate')) return challenge
     const pageOrigin = globalThis.location?.origin
@@ -391,6 +409,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
     if (!url || !isProtected(url)) return baseFetch(input, init)
     const request = new Request(input, init)
+    // Belt and braces: the URL the request will really go to must be the one we checked.
+    if (request.url !== url.href && !isProtected(new URL(request.url))) return baseFetch(request)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined
     const route = routeOf(request.method, url)
     const known = routes.get(route)
@@ -399,47 +419,59 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const spare = request.body ? request.clone() : undefined
     if (token) request.headers.set('authorization', authorizationHeader(token))
     const response = await baseFetch(request)
-    const challenge = await challengeOf(response, url, token !== undefined)
+    let challenge = await challengeOf(response, url, token !== undefined)
+    if (signal?.aborted) throw signal.reason
     if (!challenge) {
       void spare?.body?.cancel().catch(() => {})
       return response
     }
     void response.body?.cancel().catch(() => {})
+    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
+      const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
+      retry.headers.set('authorization', authorizationHeader(with_))
+      return retry
+    }
+    const stepUp = (found: StepUpChallenge): Promise<TokenRecord> => {
+      const flow = queue.join(toRequirement(found), { challenge: found, force: false })
+      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : request, init?.body))
+    }
+
+    // The API just said no to this token for this requirement, whatever our own check thinks.
+    if (token) refuse(token, remember(route, challenge))
+    let next = findToken(toRequirement(challenge))
+    const held = next !== undefined
+    next ??= await stepUp(challenge)
+    // An aborted request is never replayed.
+    if (signal?.aborted) throw signal.reason
+    let retried = await baseFetch(retryRequest(next, held))
+    let again = await challengeOf(retried, url, true)
+    if (again && held) {
+      // A token we already held was refused too: that was no step-up yet, so run the one this
+      // request is allowed, and retry once more with what it brings.
+      void retried.body?.cancel().catch(() => {})
+      refuse(next, remember(route, again))
+      challenge = again
+      next = await stepUp(challenge)
+      if (signal?.aborted) throw signal.reason
+      retried = await baseFetch(retryRequest(next, false))
+      again = await challengeOf(retried, url, true)
+    }
+    if (signal?.aborted) throw signal.reason
+    if (!again) return retried
+    void retried.body?.cancel().catch(() => {})
+    refuse(next, remember(route, again))
+    throw loopDetected(request.method, url, again)
+  }
+
+  /** Record what a route demands (latest wins; bounded) and return the requirement. */
+  const remember = (route: string, challenge: StepUpChallenge): Requirement => {
     const requirement = toRequirement(challenge)
     routes.delete(route)
     routes.set(route, requirement)
     if (routes.size > 256) routes.delete(routes.keys().next().value!)
-
-    // The API just said no to this token for this requirement, whatever our own check thinks.
-    if (token) rejectedFor(token).add(requirementKey(requirement))
-    let next = findToken(requirement)
-    if (!next) {
-      const flow = queue.join(requirement, {
-        challenge,
-        force: false,
-        save: () => saveRequest(spare ? spare.clone() : request, init?.body),
-      })
-      next = await queue.wait(flow, signal, (reason) => reason)
-    }
-    // An aborted request is never replayed.
-    if (signal?.aborted) throw signal.reason
-    const retry = new Request(spare ?? request)
-    retry.headers.set('authorization', authorizationHeader(next))
-    return replayOnce(retry, url)
+    return requirement
   }
-
-  /** The one retry: a challenge to it is a loop, whatever it asks for. */
-  const replayOnce = async (retry: Request, url: URL): Promise<Response> => {
-    const response = await baseFetch(retry)
-    const again = await challengeOf(response, url, true)
-    if (!again) return response
-    void response.body?.cancel().catch(() => {})
-    throw new StepUpError(
-      'loop_detected',
-      `${retry.method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
-      { challenge: again },
-    )
-  }
+  const refuse = (token: TokenRecord, requirement: Requirement): void => void rejectedFor(token).add(requirementKey(requirement))
 
   // --- public API ----------------------------------------------------------------------------
   const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
@@ -454,33 +486,60 @@ export function createStepUp(options: StepUpOptions): StepUp {
     await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
   }
 
-  const handleCallback = async (input?: string | URL): Promise<CallbackResult> => {
+  /** In-flight callbacks by state: a second call (React StrictMode) shares the first. */
+  const callbacks = new Map<string, Promise<CallbackResult>>()
+  const handleCallback = (input?: string | URL): Promise<CallbackResult> => {
     const url = new URL(String(input ?? globalThis.location?.href))
+    const state = url.searchParams.get('state') ?? ''
+    let pending = callbacks.get(state)
+    if (!pending) {
+      pending = processCallback(url, state).finally(() => callbacks.delete(state))
+      callbacks.set(state, pending)
+    }
+    return pending
+  }
+
+  /** A callback this tab already redeemed (a reload of the callback page) answers the same again. */
+  const alreadyDone = (state: string): CallbackResult | undefined => {
+    const done = readJson<{ state: string; returnTo: string }>(keys.done)
+    return done && state && done.state === state ? { mode: 'redirect', returnTo: done.returnTo } : undefined
+  }
+
+  const processCallback = async (url: URL, state: string): Promise<CallbackResult> => {
     const saved = readJson<RedirectRecord>(keys.redirect)
-    if (saved && saved.state === url.searchParams.get('state')) {
+    if (saved && saved.state === state) {
       // Delete first: a reload of the callback page must not redeem the code twice.
       writeJson(keys.redirect, undefined)
       // Handled in the page that navigated away (an SPA route): its redirect flow can never
       // settle, so cancel it; resume() is the one replay of the interrupted request.
       queue.abortAll('the redirect step-up finished in this page; call resume() to replay the interrupted request')
+      callbacksInFlight++
       setState({ status: 'authorizing', error: undefined })
       try {
-        await redeem(url, saved, undefined, saved.sub ?? tokens.subject())
+        await redeem(url, saved, undefined)
       } catch (error) {
         writeJson(keys.resume, undefined)
         const failure = toStepUpError(error, { challenge: undefined })
         setState({ status: 'error', error: failure })
         throw failure
+      } finally {
+        callbacksInFlight--
       }
       const resume = readJson<ResumeRecord>(keys.resume)
       if (resume && 'request' in resume && resume.state === saved.state) writeJson(keys.resume, { ...resume, ready: true })
-      setState({ status: 'idle', ...tokenSnapshot() })
+      writeJson(keys.done, { state, returnTo: saved.returnTo })
+      setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
       return { mode: 'redirect', returnTo: saved.returnTo }
     }
+    const done = alreadyDone(state)
+    if (done) return done
     if (await deliverToOpener(url)) return { mode: 'popup' }
+    // Another instance may have finished this very callback while we waited for an opener.
+    const late = alreadyDone(state)
+    if (late) return late
     writeJson(keys.redirect, undefined)
     writeJson(keys.resume, undefined)
-    const failure = new StepUpError('state_mismatch', 'this callback belongs to no pending step-up (a stale tab, a reload after it finished, or a forged link); start again from the app')
+    const failure = new StepUpError('state_mismatch', 'this callback belongs to no pending step-up (a stale tab, an old link, or a forged one); start again from the app')
     setState({ status: 'error', error: failure })
     throw failure
   }
@@ -501,6 +560,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     writeJson(keys.resume, undefined)
     const request = restoreRequest(record.request)
     const url = new URL(request.url)
+    // Whatever sessionStorage holds, a token goes only where protect says.
+    if (!isProtected(url)) return skip('nothing_saved', `the saved request is for ${url.origin}, which "protect" does not cover; it was not replayed`)
     const { requirement } = record
     if (requirement) routes.set(routeOf(request.method, url), requirement)
     // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
@@ -510,12 +571,19 @@ export function createStepUp(options: StepUpOptions): StepUp {
       return skip('token_lost', "the step-up token is gone (storage: 'memory' and the page reloaded); use storage: 'session' or handle the callback inside the SPA")
     }
     request.headers.set('authorization', authorizationHeader(token))
-    const response = await replayOnce(request, url)
+    const response = await baseFetch(request)
+    const again = await challengeOf(response, url, true)
+    if (again) {
+      void response.body?.cancel().catch(() => {})
+      refuse(token, remember(routeOf(request.method, url), again))
+      throw loopDetected(request.method, url, again)
+    }
     setState({ lastResume: { replayed: true } })
     return response
   }
 
   const logout = (): void => {
+    epoch++
     queue.abortAll('signed out while a step-up was pending')
     tokens.clear()
     routes.clear()
@@ -548,10 +616,21 @@ function routeOf(method: string, url: URL): string {
   return `${method} ${url.origin}${url.pathname}`
 }
 
+function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
+  return new StepUpError(
+    'loop_detected',
+    `${method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
+    { challenge },
+  )
+}
+
 function resolveUrl(input: RequestInfo | URL): URL | undefined {
   const raw = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as Request).url
   try {
-    return new URL(raw, (globalThis as { location?: Location }).location?.href)
+    // Resolve exactly as fetch will: against the document's base URL (<base href> included),
+    // else the worker's location. Checking one URL and sending to another would leak the token.
+    const scope = globalThis as { document?: { baseURI?: string }; location?: Location }
+    return new URL(raw, scope.document?.baseURI ?? scope.location?.href)
   } catch {
     return undefined
   }
@@ -559,7 +638,10 @@ function resolveUrl(input: RequestInfo | URL): URL | undefined {
 
 /** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
+  if (signal.aborted) {
+    promise.catch(() => {}) // its own failure no longer matters, and must not go unhandled
+    return Promise.reject(signal.reason)
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })

@@ -10,8 +10,11 @@ export interface Flow<T> {
   readonly challenge: StepUpChallenge | undefined
   /** authorize() always interacts; a challenge flow may be met by a token another flow got. */
   force: boolean
-  /** Saves the request that started the flow, for a redirect step-up. */
-  save: (() => Promise<unknown>) | undefined
+  /**
+   * Each waiting request's way to save itself for a redirect step-up. A waiter that leaves
+   * (aborted) takes its own with it: an aborted request is never the one replayed.
+   */
+  readonly savers: Set<() => Promise<unknown>>
   readonly controller: AbortController
   waiters: number
   promise: Promise<T>
@@ -26,19 +29,27 @@ export class FlowQueue<T> {
   private readonly pending = new Map<string, Flow<T>>()
   private tail: Promise<unknown> = Promise.resolve()
 
-  constructor(private readonly run: (flow: Flow<T>) => Promise<T>) {}
+  /**
+   * @param run Runs one flow (after the previous one settled).
+   * @param onSettled Called after every flow settles, queued ones cancelled before running included.
+   */
+  constructor(
+    private readonly run: (flow: Flow<T>) => Promise<T>,
+    private readonly onSettled: () => void,
+  ) {}
 
-  get size(): number {
-    return this.pending.size
+  /** Whether any flow other than `except` is still pending and not cancelled. */
+  busy(except?: Flow<T>): boolean {
+    for (const flow of this.pending.values()) if (flow !== except && !flow.controller.signal.aborted) return true
+    return false
   }
 
   /** Join the pending flow for `requirement`, or queue a new one. */
-  join(requirement: Requirement | undefined, options: { challenge?: StepUpChallenge | undefined; force: boolean; save?: () => Promise<unknown> }): Flow<T> {
+  join(requirement: Requirement | undefined, options: { challenge?: StepUpChallenge | undefined; force: boolean }): Flow<T> {
     const key = requirementKey(requirement)
     const existing = this.pending.get(key)
     if (existing && !existing.controller.signal.aborted) {
       existing.force ||= options.force
-      existing.save ??= options.save
       return existing
     }
     const flow: Flow<T> = {
@@ -46,7 +57,7 @@ export class FlowQueue<T> {
       requirement,
       challenge: options.challenge,
       force: options.force,
-      save: options.save,
+      savers: new Set(),
       controller: new AbortController(),
       waiters: 0,
       promise: undefined as unknown as Promise<T>,
@@ -68,14 +79,16 @@ export class FlowQueue<T> {
    * Wait for `flow`. When `signal` fires, only this waiter leaves (rejecting with
    * `onAbort(reason)`); the flow is cancelled when no waiter is left.
    */
-  wait(flow: Flow<T>, signal: AbortSignal | undefined, onAbort: (reason: unknown) => unknown): Promise<T> {
+  wait(flow: Flow<T>, signal: AbortSignal | undefined, onAbort: (reason: unknown) => unknown, save?: () => Promise<unknown>): Promise<T> {
     flow.waiters++
+    if (save) flow.savers.add(save)
     return new Promise<T>((resolve, reject) => {
       let waiting = true
       const leave = (): boolean => {
         if (!waiting) return false
         waiting = false
         flow.waiters--
+        if (save) flow.savers.delete(save)
         signal?.removeEventListener('abort', abort)
         return true
       }
@@ -100,6 +113,7 @@ export class FlowQueue<T> {
 
   private remove(flow: Flow<T>): void {
     if (this.pending.get(flow.key) === flow) this.pending.delete(flow.key)
+    this.onSettled()
   }
 }
 

@@ -76,7 +76,11 @@ export class TokenSet {
   add(token: TokenRecord, sameKey: (a: TokenRecord, b: TokenRecord) => boolean): void {
     this.tokens = this.tokens.filter((t) => !sameKey(t, token))
     this.tokens.push(token)
-    if (this.tokens.length > MAX_TOKENS) this.tokens.splice(0, this.tokens.length - MAX_TOKENS)
+    if (this.tokens.length > MAX_TOKENS) {
+      // Evict the oldest elevated token; the baseline is what every other request relies on.
+      const oldest = this.tokens.findIndex((t) => t.requirement)
+      this.tokens.splice(oldest === -1 ? 0 : oldest, 1)
+    }
   }
 
   clear(): void {

@@ -36,13 +36,13 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
       { challenge },
     )
   }
-  const opError = params.get('error')
-  if (opError !== null) throw opErrorToStepUpError(opError, params.get('error_description'), challenge)
   let validated: URLSearchParams
   try {
-    // RFC 9207: rejects a callback whose "iss" is not our OP (mix-up attacks).
+    // RFC 9207 first, error callbacks included: an "iss" that is not our OP (a mix-up attack)
+    // must not get its error_description shown as ours.
     validated = oauth.validateAuthResponse(as, client, params, flow.state)
   } catch (error) {
+    if (error instanceof oauth.AuthorizationResponseError) throw opErrorToStepUpError(error.error, error.error_description ?? null, challenge)
     throw new StepUpError('invalid_response', `the authorization response failed validation: ${messageOf(error)}`, { cause: error, challenge })
   }
   let result: oauth.TokenEndpointResponse

@@ -447,6 +447,7 @@ describe('OP errors and tampered callbacks', () => {
         url.searchParams.set('error', opError)
         url.searchParams.set('error_description', 'nope')
         url.searchParams.set('state', callback.searchParams.get('state')!)
+        url.searchParams.set('iss', ISSUER)
         return url
       }
       const stepUp = client()
@@ -471,6 +472,22 @@ describe('OP errors and tampered callbacks', () => {
     await expect(stepUp.fetch(`${API}/echo`, { method: 'POST', body: 'x' })).rejects.toMatchObject({ code: 'state_mismatch' })
     expect(op.tokenRequests).toHaveLength(1)
     expect(api.calls).toHaveLength(1)
+  })
+
+  it('checks RFC 9207 iss on error callbacks too: a foreign or missing iss is invalid_response, not the OP error', async () => {
+    for (const iss of ['https://evil.test', null]) {
+      op.setCallback((_, callback) => {
+        const url = new URL(REDIRECT_URI)
+        url.searchParams.set('error', 'unmet_authentication_requirements')
+        url.searchParams.set('error_description', 'call +1 555 0100 to verify')
+        url.searchParams.set('state', callback.searchParams.get('state')!)
+        if (iss) url.searchParams.set('iss', iss)
+        return url
+      })
+      const error = await rejection(client().authorize())
+      expect(error).toMatchObject({ code: 'invalid_response' })
+      expect((error as StepUpError).opErrorDescription).toBeUndefined()
+    }
   })
 
   it('rejects a callback from another issuer (RFC 9207 mix-up) with invalid_response', async () => {
@@ -508,9 +525,12 @@ describe('getState and subscribe', () => {
     expect(stepUp.getState()).toBe(before)
     await stepUp.authorize()
     unsubscribe()
-    expect(statuses).toEqual(['authorizing', 'idle'])
+    expect(statuses[0]).toBe('authorizing')
+    expect(statuses.at(-1)).toBe('idle')
+    expect(stepUp.getState()).not.toBe(before)
+    const seen = statuses.length
     await stepUp.authorize()
-    expect(statuses).toHaveLength(2)
+    expect(statuses).toHaveLength(seen)
   })
 })
 

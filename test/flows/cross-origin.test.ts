@@ -64,4 +64,22 @@ describe('cross-origin challenges', () => {
     expect(op.authorizations[1]!.searchParams.get('max_age')).toBe('60')
     expect(stepUp.getState().diagnostic).toBeUndefined()
   })
+
+  it('resolves relative URLs against the document base (<base href>), never sending the token elsewhere', async () => {
+    vi.spyOn(document, 'baseURI', 'get').mockReturnValue('https://cdn.thirdparty.test/')
+    const sent: Array<[string, boolean]> = []
+    const stepUp = createStepUp({
+      issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, interaction: op.interaction,
+      protect: [location.origin],
+      fetch: async (input, init) => {
+        const url = input instanceof Request ? input.url : String(input)
+        if (url.startsWith(ISSUER)) return router(input, init)
+        sent.push([url, input instanceof Request && input.headers.has('authorization')])
+        return new Response('ok')
+      },
+    })
+    await stepUp.authorize()
+    await stepUp.fetch('/api/me')
+    expect(sent).toEqual([['/api/me', false]])
+  })
 })

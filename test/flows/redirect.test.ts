@@ -117,6 +117,63 @@ describe('redirect step-up', () => {
     }
   })
 
+  it('saves the request that still waits, never one that was aborted while the flow was shared', async () => {
+    await signIn()
+    let go!: () => void
+    const gate = new Promise<void>((resolve) => (go = resolve))
+    let entered!: () => void
+    const inInteraction = new Promise<void>((resolve) => (entered = resolve))
+    const app = page({
+      interaction: async (url, ctx) => {
+        entered()
+        await gate
+        await ctx.beforeRedirect()
+        return new Promise<never>(() => {})
+      },
+    })
+    const controller = new AbortController()
+    const first = app.fetch(`${API}/transfer`, { method: 'POST', body: 'aborted', signal: controller.signal }).catch((e: unknown) => e)
+    await inInteraction
+    void app.fetch(`${API}/transfer`, { method: 'POST', body: 'live' })
+    await vi.waitFor(() => expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(2))
+    controller.abort()
+    expect(await first).toBe(controller.signal.reason)
+    go()
+    await vi.waitFor(() => expect(sessionStorage.getItem(`stepup-fetch:${CLIENT_ID}:resume`)).not.toBeNull())
+    const saved = JSON.parse(sessionStorage.getItem(`stepup-fetch:${CLIENT_ID}:resume`)!) as { request: { body: string } }
+    expect(atob(saved.request.body)).toBe('live')
+  })
+
+  it('answers a second handleCallback() for the same callback (StrictMode, reload) without losing the saved request', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'once' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp()
+    const landing = page()
+    const [a, b] = await Promise.all([landing.handleCallback(callback), landing.handleCallback(callback)])
+    expect(b).toEqual(a)
+    // A reload of the callback page, in a new page instance:
+    await expect(page().handleCallback(callback)).resolves.toEqual(a)
+    expect(op.tokenRequests).toHaveLength(2) // login + this step-up: the code was redeemed once
+    const res = await page().resume()
+    expect(res?.status).toBe(200)
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(2)
+  })
+
+  it('refuses to replay a saved request for a URL outside protect (tampered sessionStorage)', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    await page().handleCallback(await atTheOp())
+    const key = `stepup-fetch:${CLIENT_ID}:resume`
+    const record = JSON.parse(sessionStorage.getItem(key)!) as { request: { url: string } }
+    record.request.url = 'https://evil.test/steal'
+    sessionStorage.setItem(key, JSON.stringify(record))
+    const app = page()
+    await expect(app.resume()).resolves.toBeUndefined()
+    expect(app.getState().lastResume).toMatchObject({ replayed: false })
+  })
+
   it('rejects an OP error callback with its typed error and discards the saved request', async () => {
     await signIn()
     void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
