@@ -68,6 +68,18 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
 
   const transfers = () => h.hits('/api/transfer').map((r) => [r.method, r.status, r.body])
 
+  /** Exactly one step-up popup asked for 2fa within 300 s; the API saw the challenged POST and one byte-identical retry. */
+  function expectOneStepUp(popupsBefore: number): void {
+    expect(popups.length - popupsBefore).toBe(1)
+    const auth = new URL(authorizations.at(-1)!)
+    expect(auth.searchParams.get('acr_values')).toBe(ACR_2FA)
+    expect(auth.searchParams.get('max_age')).toBe('300')
+    expect(transfers()).toEqual([
+      ['POST', 401, BODY],
+      ['POST', 200, BODY],
+    ])
+  }
+
   it('signs in via popup, then a 401 challenge steps up in exactly one popup (one-time code) and the POST is retried with the same body', async () => {
     await openApp()
     await signIn()
@@ -79,15 +91,7 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
     await closed
     await waitForLog(page, 'transfer:200')
 
-    expect(popups.length - before).toBe(1)
-    const auth = new URL(authorizations.at(-1)!)
-    expect(auth.searchParams.get('acr_values')).toBe(ACR_2FA)
-    expect(auth.searchParams.get('max_age')).toBe('300')
-    // The API saw the challenged POST and its one retry, byte-identical bodies.
-    expect(transfers()).toEqual([
-      ['POST', 401, BODY],
-      ['POST', 200, BODY],
-    ])
+    expectOneStepUp(before)
     expect(h.api.requests.filter((r) => r.path === '/api/transfer').map((r) => [r.status, r.acr])).toEqual([
       [401, ACR_1FA],
       [200, ACR_2FA],
@@ -113,15 +117,8 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
     await signInAtOp(popup, { otp: true })
     await closed
     await waitForLog(page, 'transfer:200')
-    expect(popups.length - before).toBe(1)
-    const auth = new URL(authorizations.at(-1)!)
-    expect(auth.searchParams.get('acr_values')).toBe(ACR_2FA)
-    expect(auth.searchParams.get('max_age')).toBe('300')
     // The elevated token goes straight to the retried transfer.
-    expect(transfers()).toEqual([
-      ['POST', 401, BODY],
-      ['POST', 200, BODY],
-    ])
+    expectOneStepUp(before)
     expect(await logLines(page)).toEqual(['ready:popup', 'login:ok', 'transfer-later:fired', 'error:popup_blocked', 'verify:ok', 'transfer:200'])
   }, BROWSER_TIMEOUT)
 
