@@ -2,19 +2,14 @@
 // A page with <base href> pointing elsewhere: relative URLs must be checked against `protect`
 // exactly as Chromium resolves them, or the token leaks to the base's origin.
 import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { BROWSER_TIMEOUT, describeBrowser, launchChromium, startHarness, type Harness } from './harness.js'
+import { beforeAll, expect, it } from 'vitest'
+import { BROWSER_TIMEOUT, describeBrowser, useHarness, type Harness } from './harness.js'
 
 describeBrowser('protect under <base href> in Chromium', () => {
   let h: Harness
   let browser: Browser
-  beforeAll(async () => {
-    ;[h, browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
-  }, BROWSER_TIMEOUT)
-  afterAll(async () => {
-    await browser?.close()
-    await h?.close()
-  }, BROWSER_TIMEOUT)
+  const ctx = useHarness()
+  beforeAll(() => ({ h, browser } = ctx))
 
   it('never attaches the token to a relative URL that <base href> sends to another origin', async () => {
     const context = await browser.newContext()

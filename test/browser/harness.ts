@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { describe } from 'vitest'
+import { afterAll, beforeAll, describe } from 'vitest'
 import { startApi, type RunningApi } from '../../servers/api.js'
 import { startOp, type RunningOp } from '../../servers/op.js'
 
@@ -429,4 +429,20 @@ export async function signInAtOp(page: Page, options: { otp?: boolean; screensho
     if (options.screenshot) await page.screenshot({ path: options.screenshot })
   }
   await page.locator('#submit').click()
+}
+
+/**
+ * Inside a describeBrowser block: start the harness and Chromium (popup blocker on) once for the
+ * block, close both after it. Read `ctx.h` and `ctx.browser` inside tests and hooks.
+ */
+export function useHarness(): { h: Harness; browser: Browser } {
+  const ctx = {} as { h: Harness; browser: Browser }
+  beforeAll(async () => {
+    ;[ctx.h, ctx.browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
+  }, BROWSER_TIMEOUT)
+  afterAll(async () => {
+    await ctx.browser?.close()
+    await ctx.h?.close()
+  }, BROWSER_TIMEOUT)
+  return ctx
 }

@@ -3,9 +3,9 @@
 // Clicks are real input events (page.mouse.click), so user activation is what a person gives.
 import path from 'node:path'
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import { afterEach, beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
-import { BROWSER_TIMEOUT, describeBrowser, gesture, HERE, launchChromium, logLines, signInAtOp, startHarness, waitForLog, type Harness } from './harness.js'
+import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, HERE, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
 
 const BODY = JSON.stringify({ amount: 5 })
 const SCREENSHOT = path.join(HERE, '__screenshots__', 'popup-step-up.png')
@@ -21,16 +21,11 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
   let authorizations: string[]
   let tokenRequests: Request[]
 
-  beforeAll(async () => {
-    ;[h, browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
-  }, BROWSER_TIMEOUT)
+  const ctx = useHarness()
+  beforeAll(() => ({ h, browser } = ctx))
   afterEach(async () => {
     await context?.close()
     h.reset()
-  }, BROWSER_TIMEOUT)
-  afterAll(async () => {
-    await browser?.close()
-    await h?.close()
   }, BROWSER_TIMEOUT)
 
   async function openApp(): Promise<void> {

@@ -2,9 +2,9 @@
 // The redirect interaction in a real Chromium against the real OP and API: full-page navigations
 // to the OP and back, handleCallback() on /callback.html, resume() on the app page.
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import { afterEach, beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
-import { BROWSER_TIMEOUT, describeBrowser, gesture, launchChromium, logLines, signInAtOp, startHarness, waitForLog, type Harness } from './harness.js'
+import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
 
 const BODY = JSON.stringify({ amount: 5 })
 
@@ -14,16 +14,11 @@ describeBrowser('redirect step-up in Chromium', () => {
   let context: BrowserContext
   let page: Page
 
-  beforeAll(async () => {
-    ;[h, browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
-  }, BROWSER_TIMEOUT)
+  const ctx = useHarness()
+  beforeAll(() => ({ h, browser } = ctx))
   afterEach(async () => {
     await context?.close()
     h.reset()
-  }, BROWSER_TIMEOUT)
-  afterAll(async () => {
-    await browser?.close()
-    await h?.close()
   }, BROWSER_TIMEOUT)
 
   const onApp = (url: URL): boolean => url.href === h.appUrl('redirect')
