@@ -168,6 +168,16 @@ type ResumeRecord =
   | { state: string; unsaved: UnsavedReason }
   | { state: string; request: SavedRequest; requirement?: Requirement; ready: boolean }
 
+/** How long a redeemed callback's reload still answers with its result. */
+const DONE_TTL_MS = 10 * 60 * 1000
+
+/** Report an error like an uncaught one, without interrupting the caller. */
+function reportError(error: unknown): void {
+  const scope = globalThis as { reportError?: (error: unknown) => void }
+  if (typeof scope.reportError === 'function') scope.reportError(error)
+  else console.error('[stepup-fetch] a subscribe() listener threw:', error)
+}
+
 const warned = new Set<string>()
 function warnOnce(key: string, message: string): void {
   if (warned.has(key)) return
@@ -285,7 +295,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const next = (replace ? { ...patch } : { ...state, ...patch }) as Record<string, unknown>
     for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
     state = next as unknown as StepUpState
-    for (const listener of [...listeners]) listener()
+    for (const listener of [...listeners]) {
+      try {
+        listener()
+      } catch (error) {
+        // A broken UI listener must not break the SDK's flows: report it like an uncaught error.
+        reportError(error)
+      }
+    }
   }
   const tokenSnapshot = (): StatePatch => {
     const newest = tokens.tokens.at(-1)
@@ -344,7 +361,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
         throw interactionError(error, flow)
       }
       const record = await untilAborted(redeem(callback, pending, flow.challenge, signal), signal)
-      setState({ challenge: undefined, ...tokenSnapshot() })
+      // Still 'authorizing' (whatever happened meanwhile); the settle hook ends it when nothing else waits.
+      setState({ status: 'authorizing', error: undefined, challenge: undefined, ...tokenSnapshot() })
       return record
     } catch (error) {
       const failure = toStepUpError(error, flow)
@@ -437,8 +455,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
-    if (token) refuse(token, remember(route, challenge))
-    let next = findToken(toRequirement(challenge))
+    const requirement = remember(route, challenge)
+    if (token) refuse(token, requirement)
+    let next = findToken(requirement)
     const held = next !== undefined
     next ??= await stepUp(challenge)
     // An aborted request is never replayed.
@@ -489,7 +508,12 @@ export function createStepUp(options: StepUpOptions): StepUp {
   /** In-flight callbacks by state: a second call (React StrictMode) shares the first. */
   const callbacks = new Map<string, Promise<CallbackResult>>()
   const handleCallback = (input?: string | URL): Promise<CallbackResult> => {
-    const url = new URL(String(input ?? globalThis.location?.href))
+    let url: URL
+    try {
+      url = new URL(String(input ?? globalThis.location?.href))
+    } catch {
+      return Promise.reject(codedTypeError(`handleCallback() needs the callback URL, got ${JSON.stringify(String(input))}`, 'ERR_INVALID_ARG_VALUE'))
+    }
     const state = url.searchParams.get('state') ?? ''
     let pending = callbacks.get(state)
     if (!pending) {
@@ -499,10 +523,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return pending
   }
 
-  /** A callback this tab already redeemed (a reload of the callback page) answers the same again. */
+  /**
+   * A callback this tab already redeemed (a reload of the callback page, StrictMode) answers the
+   * same again, for a few minutes and only while its session lasts (logout() forgets it).
+   */
   const alreadyDone = (state: string): CallbackResult | undefined => {
-    const done = readJson<{ state: string; returnTo: string }>(keys.done)
-    return done && state && done.state === state ? { mode: 'redirect', returnTo: done.returnTo } : undefined
+    const done = readJson<{ state: string; returnTo: string; at: number }>(keys.done)
+    const fresh = done !== undefined && Date.now() - done.at < DONE_TTL_MS && done.at <= Date.now()
+    return fresh && state && done.state === state && tokens.tokens.length > 0 ? { mode: 'redirect', returnTo: done.returnTo } : undefined
   }
 
   const processCallback = async (url: URL, state: string): Promise<CallbackResult> => {
@@ -520,14 +548,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
       } catch (error) {
         writeJson(keys.resume, undefined)
         const failure = toStepUpError(error, { challenge: undefined })
-        setState({ status: 'error', error: failure })
+        // Cancelled by logout(), which has already reset the state: reject the caller only.
+        if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
         throw failure
       } finally {
         callbacksInFlight--
       }
       const resume = readJson<ResumeRecord>(keys.resume)
       if (resume && 'request' in resume && resume.state === saved.state) writeJson(keys.resume, { ...resume, ready: true })
-      writeJson(keys.done, { state, returnTo: saved.returnTo })
+      writeJson(keys.done, { state, returnTo: saved.returnTo, at: Date.now() })
       setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
       return { mode: 'redirect', returnTo: saved.returnTo }
     }
@@ -588,6 +617,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     tokens.clear()
     routes.clear()
     store.save([])
+    // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
+    for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)
     setState({ status: 'idle', authenticated: false }, true)
   }
 

@@ -70,7 +70,8 @@ export class FlowQueue<T> {
       () => this.remove(flow),
       () => this.remove(flow),
     )
-    this.tail = settled
+    // The chain must never reject, or one failure would fail every later flow.
+    this.tail = settled.catch(() => {})
     this.pending.set(key, flow)
     return flow
   }
@@ -113,7 +114,11 @@ export class FlowQueue<T> {
 
   private remove(flow: Flow<T>): void {
     if (this.pending.get(flow.key) === flow) this.pending.delete(flow.key)
-    this.onSettled()
+    try {
+      this.onSettled()
+    } catch {
+      // State bookkeeping must not break the queue; listeners' own errors are reported upstream.
+    }
   }
 }
 

@@ -69,11 +69,11 @@ describeBrowser('redirect step-up in Chromium', () => {
     expect(JSON.parse(replayed!.body)).toMatchObject({ ok: true, transferred: { amount: 5 }, acr: ACR_2FA })
     expect(await page.evaluate(() => window.__stepUp.getState())).toMatchObject({ status: 'idle', acr: ACR_2FA, lastResume: { replayed: true } })
     // Nothing of the flow (verifier, nonce, saved request) is left in sessionStorage: only the
-    // tokens and the "done" marker (state and return page) that answers a reload of the callback.
+    // tokens and the "done" marker (state, return page, time) that answers a reload of the callback.
     const keys = await page.evaluate(() => Object.keys(sessionStorage))
     expect(keys.filter((key) => !key.endsWith(':tokens') && !key.endsWith(':done'))).toEqual([])
     const done = await page.evaluate(() => Object.entries(sessionStorage).find(([key]) => key.endsWith(':done'))?.[1])
-    expect(Object.keys(JSON.parse(done!)).sort()).toEqual(['returnTo', 'state'])
+    expect(Object.keys(JSON.parse(done!)).sort()).toEqual(['at', 'returnTo', 'state'])
     expect(authorizations).toHaveLength(2)
     expect(authorizations[1]!.searchParams.get('acr_values')).toBe(ACR_2FA)
     expect(authorizations[1]!.searchParams.get('max_age')).toBe('300')

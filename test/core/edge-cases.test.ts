@@ -216,3 +216,74 @@ describe('TokenSet', () => {
     expect(set.tokens.map((t) => t.accessToken)).toEqual(['t0', 't4', 't5', 't6', 't7', 't8', 't9', 't10'])
   })
 })
+
+describe('robustness of state and callbacks', () => {
+  it('keeps working when a subscribe() listener throws: the error is reported, flows stay typed', async () => {
+    const report = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const unhandled = vi.fn()
+    process.on('unhandledRejection', unhandled)
+    try {
+      const stepUp = client()
+      const unsubscribe = stepUp.subscribe(() => {
+        throw new Error('listener bug')
+      })
+      await stepUp.authorize()
+      unsubscribe()
+      expect(report).toHaveBeenCalledWith('[stepup-fetch] a subscribe() listener threw:', expect.objectContaining({ message: 'listener bug' }))
+      await expect(stepUp.authorize({ acrValues: ['urn:test:2fa'] })).resolves.toBeUndefined()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(unhandled).not.toHaveBeenCalled()
+      expect(stepUp.getState()).toMatchObject({ status: 'idle', acr: 'urn:test:2fa' })
+    } finally {
+      process.off('unhandledRejection', unhandled)
+    }
+  })
+
+  it('remembers what a route demanded even when the challenged request carried no token', async () => {
+    server.use(
+      http.post(`${API}/tokenless`, ({ request }) =>
+        op.claimsOf(request.headers.get('authorization'))?.acr === 'urn:test:2fa'
+          ? HttpResponse.json({ ok: true })
+          : new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': challengeHeader('urn:test:2fa') } }),
+      ),
+    )
+    let sends = 0
+    server.events.on('request:start', ({ request }) => void (request.url.endsWith('/tokenless') && sends++))
+    const stepUp = client()
+    expect((await stepUp.fetch(`${API}/tokenless`, { method: 'POST', body: 'a' })).status).toBe(200)
+    await stepUp.authorize() // now a 1fa baseline exists, which the route must not get
+    sends = 0
+    expect((await stepUp.fetch(`${API}/tokenless`, { method: 'POST', body: 'b' })).status).toBe(200)
+    expect(sends).toBe(1)
+    server.events.removeAllListeners()
+  })
+
+  it('ends a successful flow idle, even if a stray callback set an error while it ran', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let entered!: () => void
+    const inInteraction = new Promise<void>((resolve) => (entered = resolve))
+    const stepUp = client({
+      interaction: async (url, ctx) => {
+        entered()
+        await gate
+        return op.interaction(url, ctx)
+      },
+    })
+    const login = stepUp.authorize()
+    await inInteraction
+    await expect(stepUp.handleCallback(`${REDIRECT_URI}?code=x&state=stale`)).rejects.toMatchObject({ code: 'state_mismatch' })
+    expect(stepUp.getState().status).toBe('error')
+    release()
+    await login
+    expect(stepUp.getState().status).toBe('idle')
+    expect(stepUp.getState().error).toBeUndefined()
+  })
+
+  it('rejects (never throws) when handleCallback() gets no usable URL', async () => {
+    const stepUp = client()
+    let result: Promise<unknown> | undefined
+    expect(() => (result = stepUp.handleCallback('not a url'))).not.toThrow()
+    await expect(result).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+  })
+})

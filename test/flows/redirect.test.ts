@@ -174,6 +174,55 @@ describe('redirect step-up', () => {
     expect(app.getState().lastResume).toMatchObject({ replayed: false })
   })
 
+  it('logout() forgets a half-done redirect step-up: its callback no longer signs in, nothing is replayed', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp() // the user pressed Back instead, and signs out…
+    page().logout()
+    const late = page() // …then finishes the OP page anyway
+    await expect(late.handleCallback(callback)).rejects.toMatchObject({ code: 'state_mismatch' })
+    expect(late.getState().authenticated).toBe(false)
+    await expect(page().resume()).resolves.toBeUndefined()
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(1)
+  })
+
+  it('a reload of a redeemed callback after logout() is state_mismatch, not a success', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp()
+    await page().handleCallback(callback)
+    page().logout()
+    await expect(page().handleCallback(callback)).rejects.toMatchObject({ code: 'state_mismatch' })
+  })
+
+  it('logout() during handleCallback() rejects it with aborted and leaves the state signed out, not in error', async () => {
+    await signIn()
+    void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await vi.waitFor(() => expect(navigations).toHaveLength(2))
+    const callback = await atTheOp()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let atToken!: () => void
+    const reached = new Promise<void>((resolve) => (atToken = resolve))
+    const landing = page({
+      fetch: async (input, init) => {
+        if (String(input instanceof Request ? input.url : input).endsWith('/token')) {
+          atToken()
+          await gate
+        }
+        return router(input, init)
+      },
+    })
+    const pending = landing.handleCallback(callback).catch((e: unknown) => e)
+    await reached
+    landing.logout()
+    release()
+    expect(await pending).toMatchObject({ code: 'aborted' })
+    expect(landing.getState()).toEqual({ status: 'idle', authenticated: false })
+  })
+
   it('rejects an OP error callback with its typed error and discards the saved request', async () => {
     await signIn()
     void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
