@@ -429,7 +429,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const request = new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
     if (request.url !== url.href && !isProtected(new URL(request.url))) return baseFetch(request)
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
     const route = routeOf(request.method, url)
     const known = routes.get(route)
     const token = (known && findToken(known)) || tokens.baseline(Date.now())
@@ -437,29 +437,29 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const spare = request.body ? request.clone() : undefined
     if (token) request.headers.set('authorization', authorizationHeader(token))
     const response = await baseFetch(request)
-    let challenge = await challengeOf(response, url, token !== undefined)
+    const challenge = await challengeOf(response, url, token !== undefined)
     if (signal?.aborted) throw signal.reason
     if (!challenge) {
-      void spare?.body?.cancel().catch(() => {})
+      discardBody(spare)
       return response
     }
-    void response.body?.cancel().catch(() => {})
+    discardBody(response)
     const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
       retry.headers.set('authorization', authorizationHeader(with_))
       return retry
     }
-    const stepUp = (found: StepUpChallenge): Promise<TokenRecord> => {
-      const flow = queue.join(toRequirement(found), { challenge: found, force: false })
+    const stepUp = (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
+      const flow = queue.join(requirement, { challenge: found, force: false })
       return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : request, init?.body))
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
-    const requirement = remember(route, challenge)
+    const requirement = remember(route, toRequirement(challenge))
     if (token) refuse(token, requirement)
     let next = findToken(requirement)
     const held = next !== undefined
-    next ??= await stepUp(challenge)
+    next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
     if (signal?.aborted) throw signal.reason
     let retried = await baseFetch(retryRequest(next, held))
@@ -467,24 +467,23 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
       // request is allowed, and retry once more with what it brings.
-      void retried.body?.cancel().catch(() => {})
-      refuse(next, remember(route, again))
-      challenge = again
-      next = await stepUp(challenge)
+      discardBody(retried)
+      const demanded = remember(route, toRequirement(again))
+      refuse(next, demanded)
+      next = await stepUp(demanded, again)
       if (signal?.aborted) throw signal.reason
       retried = await baseFetch(retryRequest(next, false))
       again = await challengeOf(retried, url, true)
     }
     if (signal?.aborted) throw signal.reason
     if (!again) return retried
-    void retried.body?.cancel().catch(() => {})
-    refuse(next, remember(route, again))
+    discardBody(retried)
+    refuse(next, remember(route, toRequirement(again)))
     throw loopDetected(request.method, url, again)
   }
 
   /** Record what a route demands (latest wins; bounded) and return the requirement. */
-  const remember = (route: string, challenge: StepUpChallenge): Requirement => {
-    const requirement = toRequirement(challenge)
+  const remember = (route: string, requirement: Requirement): Requirement => {
     routes.delete(route)
     routes.set(route, requirement)
     if (routes.size > 256) routes.delete(routes.keys().next().value!)
@@ -592,7 +591,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // Whatever sessionStorage holds, a token goes only where protect says.
     if (!isProtected(url)) return skip('nothing_saved', `the saved request is for ${url.origin}, which "protect" does not cover; it was not replayed`)
     const { requirement } = record
-    if (requirement) routes.set(routeOf(request.method, url), requirement)
+    const route = routeOf(request.method, url)
+    if (requirement) remember(route, requirement)
     // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
     // still work seconds later); only expiry counts.
     const token = tokens.obtainedFor(requirement, Date.now())
@@ -603,8 +603,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const response = await baseFetch(request)
     const again = await challengeOf(response, url, true)
     if (again) {
-      void response.body?.cancel().catch(() => {})
-      refuse(token, remember(routeOf(request.method, url), again))
+      discardBody(response)
+      refuse(token, remember(route, toRequirement(again)))
       throw loopDetected(request.method, url, again)
     }
     setState({ lastResume: { replayed: true } })
@@ -641,6 +641,11 @@ function resolveInteraction(interaction: StepUpOptions['interaction']): Interact
   if (interaction === 'redirect') return redirect()
   if (typeof interaction === 'function') return interaction
   throw codedTypeError(`"interaction" must be 'popup', 'redirect' or a function, got ${JSON.stringify(interaction)}`, 'ERR_INVALID_ARG_VALUE')
+}
+
+/** Release a body nobody will read (a challenged response, an unneeded spare copy). */
+function discardBody(body: Body | undefined): void {
+  void body?.body?.cancel().catch(() => {})
 }
 
 function routeOf(method: string, url: URL): string {

@@ -41,10 +41,9 @@ export async function saveRequest(request: Request, originalBody: unknown): Prom
 }
 
 /** Rebuild a saved request. */
-export function restoreRequest(saved: SavedRequest, signal?: AbortSignal): Request {
+export function restoreRequest(saved: SavedRequest): Request {
   const init: RequestInit = { method: saved.method, headers: saved.headers }
   if (saved.body !== undefined) init.body = base64ToBytes(saved.body)
-  if (signal) init.signal = signal
   return new Request(saved.url, init)
 }
 
