@@ -6,6 +6,7 @@ import { createStepUp, type StepUpOptions } from '../../src/index.js'
 import type { FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, ISSUER, REDIRECT_URI, challengeHeader, type FakeOp } from '../msw/fake-op.js'
 import { useFakeServers } from '../msw/use-fake-servers.js'
+import { deferred } from '../deferred.js'
 
 const fakes = useFakeServers()
 const { server } = fakes
@@ -52,8 +53,7 @@ describe('status', () => {
   })
 
   it('returns to idle after logout() cancels a running and a queued flow', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { promise: gate, resolve: release } = deferred()
     const stepUp = client({
       interaction: async (url, ctx) => {
         if (url.searchParams.has('acr_values')) await Promise.race([gate, new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))])
@@ -75,8 +75,7 @@ describe('status', () => {
 describe('cancellation', () => {
   it('never calls the interaction when the only request is aborted while the flow is being prepared', async () => {
     const digest = crypto.subtle.digest.bind(crypto.subtle)
-    let inDigest!: () => void
-    const digesting = new Promise<void>((resolve) => (inDigest = resolve))
+    const { promise: digesting, resolve: inDigest } = deferred()
     vi.spyOn(crypto.subtle, 'digest').mockImplementation(async (...args: Parameters<SubtleCrypto['digest']>) => {
       inDigest()
       await new Promise((resolve) => setTimeout(resolve, 30))
@@ -101,10 +100,8 @@ describe('cancellation', () => {
   })
 
   it('drops a token response that arrives after logout()', async () => {
-    let releaseToken!: () => void
-    const tokenGate = new Promise<void>((resolve) => (releaseToken = resolve))
-    let atTokenEndpoint!: () => void
-    const reached = new Promise<void>((resolve) => (atTokenEndpoint = resolve))
+    const { promise: tokenGate, resolve: releaseToken } = deferred()
+    const { promise: reached, resolve: atTokenEndpoint } = deferred()
     // A fetch that ignores abort signals (some polyfills do): the response still arrives.
     const stubborn: typeof fetch = async (input, init) => {
       const url = input instanceof Request ? input.url : String(input)
@@ -259,10 +256,8 @@ describe('robustness of state and callbacks', () => {
   })
 
   it('ends a successful flow idle, even if a stray callback set an error while it ran', async () => {
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
-    let entered!: () => void
-    const inInteraction = new Promise<void>((resolve) => (entered = resolve))
+    const { promise: gate, resolve: release } = deferred()
+    const { promise: inInteraction, resolve: entered } = deferred()
     const stepUp = client({
       interaction: async (url, ctx) => {
         entered()

@@ -4,6 +4,7 @@ import { createStepUp, isStepUpError, StepUpError, type StepUpOptions } from '..
 import type { FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
 import { useFakeServers } from '../msw/use-fake-servers.js'
+import { deferred } from '../deferred.js'
 
 const fakes = useFakeServers()
 const { server } = fakes
@@ -355,8 +356,7 @@ describe('single flight', () => {
 
 describe('abort', () => {
   function slowInteraction() {
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { promise: gate, resolve: release } = deferred()
     const signals: AbortSignal[] = []
     // Logins (no acr_values) pass straight through; step-ups wait for release().
     const interaction = vi.fn(async (url: URL, ctx: { signal: AbortSignal; beforeRedirect: () => Promise<void> }) => {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createStepUp, type StepUpOptions } from '../../src/index.js'
 import { createFakeApi, type FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, createFakeOp, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import { deferred } from '../deferred.js'
 
 // Each createStepUp() below stands for one page load; sessionStorage is what survives between them.
 let op: FakeOp
@@ -119,10 +120,8 @@ describe('redirect step-up', () => {
 
   it('saves the request that still waits, never one that was aborted while the flow was shared', async () => {
     await signIn()
-    let go!: () => void
-    const gate = new Promise<void>((resolve) => (go = resolve))
-    let entered!: () => void
-    const inInteraction = new Promise<void>((resolve) => (entered = resolve))
+    const { promise: gate, resolve: go } = deferred()
+    const { promise: inInteraction, resolve: entered } = deferred()
     const app = page({
       interaction: async (url, ctx) => {
         entered()
@@ -202,10 +201,8 @@ describe('redirect step-up', () => {
     void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
     await vi.waitFor(() => expect(navigations).toHaveLength(2))
     const callback = await atTheOp()
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => (release = resolve))
-    let atToken!: () => void
-    const reached = new Promise<void>((resolve) => (atToken = resolve))
+    const { promise: gate, resolve: release } = deferred()
+    const { promise: reached, resolve: atToken } = deferred()
     const landing = page({
       fetch: async (input, init) => {
         if (String(input instanceof Request ? input.url : input).endsWith('/token')) {
