@@ -80,6 +80,8 @@ export interface RunningApi {
   /** Every request except CORS preflights, oldest first. */
   requests: RequestRecord[]
   resetRequests(): void
+  /** Change how challenges are sent from now on (omitted fields keep their value); returns the settings in effect. */
+  configure(changes: { exposeWwwAuthenticate?: boolean; jsonBodyChallenge?: boolean }): { exposeWwwAuthenticate: boolean; jsonBodyChallenge: boolean }
   /** Add or replace a route. */
   addRoute(route: RouteRule): void
   close(): Promise<void>

@@ -140,13 +140,9 @@ export function acrSatisfies(required, acr) {
  * @param {ApiOptions} options
  */
 export async function startApi(options) {
-  const {
-    issuer,
-    audience,
-    exposeWwwAuthenticate = true,
-    jsonBodyChallenge = true,
-    maxAgeLeeway = 5,
-  } = options;
+  const { issuer, audience, maxAgeLeeway = 5 } = options;
+  // Changeable at run time (configure()), so the demo can switch a misconfigured API on and off.
+  let { exposeWwwAuthenticate = true, jsonBodyChallenge = true } = options;
   if (!issuer || !audience) throw new TypeError('startApi needs { issuer, audience }');
 
   /** @type {Map<string, RouteRule>} */
@@ -345,6 +341,15 @@ export async function startApi(options) {
     /** Forget recorded requests. */
     resetRequests() {
       requests.length = 0;
+    },
+    /**
+     * Change how challenges are sent from now on (omitted fields keep their value).
+     * @param {{ exposeWwwAuthenticate?: boolean, jsonBodyChallenge?: boolean }} changes
+     */
+    configure(changes) {
+      if (changes.exposeWwwAuthenticate !== undefined) exposeWwwAuthenticate = changes.exposeWwwAuthenticate;
+      if (changes.jsonBodyChallenge !== undefined) jsonBodyChallenge = changes.jsonBodyChallenge;
+      return { exposeWwwAuthenticate, jsonBodyChallenge };
     },
     /** Add or replace a route. */
     addRoute(/** @type {RouteRule} */ route) {

@@ -301,6 +301,16 @@ function apiTap(target: string, requests: TappedRequest[]): http.Server {
   })
 }
 
+/** Another origin whose `/forge.html?url=…` posts a forged callback message to its opener. */
+export async function startForeignOrigin(): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const p = new URL(req.url ?? '/', 'http://x').pathname
+    if (p === '/forge.html') return send(res, 200, 'text/html; charset=utf-8', FORGE_HTML)
+    send(res, 404, 'text/plain', 'not found')
+  })
+  return { origin: await listen(server), close: () => closeServer(server) }
+}
+
 export interface Harness {
   op: RunningOp
   api: RunningApi
@@ -335,12 +345,8 @@ export async function startHarness(): Promise<Harness> {
   const tapped: TappedRequest[] = []
   const tap = apiTap(api.url, tapped)
   const apiUrl = await listen(tap)
-  const foreign = http.createServer((req, res) => {
-    const p = new URL(req.url ?? '/', 'http://x').pathname
-    if (p === '/forge.html') return send(res, 200, 'text/html; charset=utf-8', FORGE_HTML)
-    send(res, 404, 'text/plain', 'not found')
-  })
-  const foreignOrigin = await listen(foreign)
+  const foreign = await startForeignOrigin()
+  const foreignOrigin = foreign.origin
   config = { issuer: op.issuer, clientId: op.clientId, redirectUri, api: apiUrl }
   const discovery = (await (await fetch(`${op.issuer}/.well-known/openid-configuration`)).json()) as {
     authorization_endpoint: string
@@ -364,7 +370,7 @@ export async function startHarness(): Promise<Harness> {
       op.resetKnobs()
     },
     async close() {
-      await Promise.allSettled([closeServer(app), closeServer(tap), closeServer(foreign)])
+      await Promise.allSettled([closeServer(app), closeServer(tap), foreign.close()])
       await api.close()
       await op.close()
     },
@@ -393,6 +399,7 @@ declare global {
 export async function gesture(page: Page, selector: string): Promise<void> {
   const locator = page.locator(selector)
   await locator.waitFor({ state: 'visible' })
+  await locator.scrollIntoViewIfNeeded()
   const box = await locator.boundingBox()
   if (!box) throw new Error(`${selector} has no bounding box`)
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2)
