@@ -22,7 +22,8 @@ try {
   demo = await startDemo({ ...ports, dev: process.env.DEMO_QUIET !== '1' })
 } catch (error) {
   const e = /** @type {NodeJS.ErrnoException} */ (error)
-  if (e.code === 'EADDRINUSE') {
+  // Node says EADDRINUSE; Vite (strictPort) says "Port 5173 is already in use".
+  if (e.code === 'EADDRINUSE' || /already in use/.test(String(e.message))) {
     console.error(`A port the demo needs is taken (${e.message}).\nStop what uses it, or choose others: DEMO_PORT=5180 DEMO_OP_PORT=4010 DEMO_API_PORT=4011 npm run demo`)
   } else {
     console.error('The demo could not start:', e)

@@ -426,14 +426,13 @@ export async function waitForLog(page: Page, pattern: string | RegExp, timeout =
 }
 
 /** Fill in the OP login page (password, and the one-time code when the page shows one) and submit. */
-export async function signInAtOp(page: Page, options: { otp?: boolean; screenshot?: string } = {}): Promise<void> {
+export async function signInAtOp(page: Page, options: { otp?: boolean } = {}): Promise<void> {
   await page.locator('#password').waitFor({ state: 'visible' })
   await page.locator('#password').fill('password')
   if (options.otp) {
     const code = (await page.locator('#otp-code').textContent())?.trim() ?? ''
     if (!/^\d{6}$/.test(code)) throw new Error(`no one-time code on the OP page (got ${JSON.stringify(code)})`)
     await page.locator('#otp').fill(code)
-    if (options.screenshot) await page.screenshot({ path: options.screenshot })
   }
   await page.locator('#submit').click()
 }

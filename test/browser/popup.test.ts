@@ -1,14 +1,12 @@
 // @vitest-environment node
 // The popup interaction in a real Chromium with its popup blocker ON, against the real OP and API.
 // Clicks are real input events (page.mouse.click), so user activation is what a person gives.
-import path from 'node:path'
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
 import { afterEach, beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
-import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, HERE, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
+import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
 
 const BODY = JSON.stringify({ amount: 5 })
-const SCREENSHOT = path.join(HERE, '__screenshots__', 'popup-step-up.png')
 
 describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
   let h: Harness
@@ -82,7 +80,7 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
 
     const { popup, closed } = await clickForPopup('#transfer')
     await popup.locator('#otp-code').waitFor({ state: 'visible' })
-    await signInAtOp(popup, { otp: true, screenshot: SCREENSHOT })
+    await signInAtOp(popup, { otp: true })
     await closed
     await waitForLog(page, 'transfer:200')
 

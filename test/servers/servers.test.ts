@@ -496,4 +496,20 @@ describe('API', () => {
     // jsonBodyChallenge: false → no challenge in the body either
     expect(await hidden.json()).not.toHaveProperty('error')
   })
+
+  it('configure() switches the CORS exposure and the JSON body at run time', async () => {
+    const transfer = () => fetch(`${hiddenApi.url}/api/transfer`, { method: 'POST', headers: { origin: SPA_ORIGIN, authorization: `Bearer ${token1fa}` } })
+    try {
+      expect(hiddenApi.configure({ jsonBodyChallenge: true })).toEqual({ exposeWwwAuthenticate: false, jsonBodyChallenge: true })
+      const bodyOnly = await transfer()
+      expect(bodyOnly.headers.get('access-control-expose-headers')).toBeNull()
+      expect(await bodyOnly.json()).toMatchObject({ error: 'insufficient_user_authentication', acr_values: ACR_2FA, max_age: 300 })
+
+      expect(hiddenApi.configure({ exposeWwwAuthenticate: true })).toEqual({ exposeWwwAuthenticate: true, jsonBodyChallenge: true })
+      expect((await transfer()).headers.get('access-control-expose-headers')).toBe('WWW-Authenticate')
+    } finally {
+      hiddenApi.configure({ exposeWwwAuthenticate: false, jsonBodyChallenge: false })
+    }
+    expect((await transfer()).headers.get('access-control-expose-headers')).toBeNull()
+  })
 })
