@@ -139,6 +139,11 @@ function renderSession(state: StepUpState): void {
   $('status').dataset.status = state.status
   $('sign-in').hidden = state.authenticated
   $('sign-out').hidden = !state.authenticated
+  for (const id of ['show-balance', 'transfer', 'loop']) {
+    const button = $<HTMLButtonElement>(id)
+    button.disabled = !state.authenticated
+    button.title = state.authenticated ? '' : 'Sign in first'
+  }
   $('pending').hidden = state.status !== 'authorizing' || mode !== 'popup'
   document.body.classList.toggle('busy', state.status === 'authorizing')
 }
@@ -236,7 +241,13 @@ $('transfer-form').addEventListener('submit', (event) => {
   event.preventDefault()
   $('verify-banner').hidden = true
   const init = transferInit()
-  const send = () => call('/api/transfer', init)
+  const send = () => call('/api/transfer', init).catch((error: unknown) => {
+    const result = $('transfer-result')
+    result.dataset.status = 'not-sent'
+    result.className = 'result failed'
+    result.textContent = isStepUpError(error, 'popup_blocked') ? 'Not sent yet: verify it\'s you first.' : 'Not sent: the verification did not succeed.'
+    throw error
+  })
   if ($<HTMLSelectElement>('when').value === 'later') {
     addEvent('info', 'Transfer scheduled in 8 seconds', { detail: 'It will start from a timer, with no click: a popup opened then is blocked by the browser.' })
     setTimeout(() => run(send), 8000)

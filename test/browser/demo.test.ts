@@ -236,6 +236,7 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     expect(popups).toHaveLength(0)
     expect(transfers()).toEqual([[401, ACR_1FA]])
     expect(await page.locator('#verify-banner').isVisible()).toBe(true)
+    expect(await transferResult()).toEqual({ status: 'not-sent', text: "Not sent yet: verify it's you first." })
 
     const { popup, closed } = await clickForPopup('#verify')
     await signInAtOp(popup, { otp: true })
@@ -266,7 +267,7 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     expect(transfers()).toEqual([[401, ACR_1FA]])
     expect(tokenRequests).toBe(tokensBefore)
     expect(await retries()).toEqual([])
-    expect(await transferResult()).toEqual({ status: null, text: '' })
+    expect(await transferResult()).toEqual({ status: 'not-sent', text: 'Not sent: the verification did not succeed.' })
   }, BROWSER_TIMEOUT)
 
   it('ignores a forged callback that a foreign origin posts to the app from inside the popup', async () => {
@@ -309,7 +310,7 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     expect(error.text).toContain(ACR_2FA)
     expect(transfers()).toEqual([[401, ACR_1FA]])
     expect(await retries()).toEqual([])
-    expect(await transferResult()).toEqual({ status: null, text: '' })
+    expect(await transferResult()).toEqual({ status: 'not-sent', text: 'Not sent: the verification did not succeed.' })
     expect(await page.locator('#status').getAttribute('data-status')).toBe('error')
   }, BROWSER_TIMEOUT)
 
