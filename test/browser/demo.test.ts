@@ -121,6 +121,22 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     await gesture(page, '#scenarios summary')
   }
 
+  /** Open the demo in popup mode, sign in, flip switches in "Try what can go wrong", and wait until the servers have them. */
+  async function signedInWith(switches: Record<string, boolean>, expected: Partial<RunningDemo['scenario']>): Promise<void> {
+    await openDemo('popup')
+    await signInWithPopup()
+    await openScenarios()
+    for (const [id, on] of Object.entries(switches)) await page.locator(`#${id}`).setChecked(on)
+    await expect.poll(() => demo.scenario).toMatchObject(expected)
+  }
+
+  /** Send money, complete the one-time-code login in the popup, and wait for it to close. */
+  async function transferThroughPopup(): Promise<void> {
+    const { popup, closed } = await clickForPopup('#transfer')
+    await signInAtOp(popup, { otp: true })
+    await closed
+  }
+
   /** "What happened", as shown. */
   async function timeline(): Promise<Shown[]> {
     return page.locator('#timeline li').evaluateAll((items) =>
@@ -296,15 +312,8 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
   }, BROWSER_TIMEOUT)
 
   it('an OP that answers with a lower acr: acr_not_satisfied is shown and the transfer is not retried', async () => {
-    await openDemo('popup')
-    await signInWithPopup()
-    await openScenarios()
-    await page.locator('#scenario-op-ignores-acr').check()
-    await expect.poll(() => demo.scenario.opIgnoresAcr).toBe(true)
-
-    const { popup, closed } = await clickForPopup('#transfer')
-    await signInAtOp(popup, { otp: true })
-    await closed
+    await signedInWith({ 'scenario-op-ignores-acr': true }, { opIgnoresAcr: true })
+    await transferThroughPopup()
     const error = await waitForError('acr_not_satisfied')
     expect(error.title).toContain('lower assurance')
     expect(error.text).toContain(ACR_2FA)
@@ -340,15 +349,8 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
   }, BROWSER_TIMEOUT)
 
   it('a cross-origin API that hides WWW-Authenticate but sends the JSON body: the step-up still works from the body', async () => {
-    await openDemo('popup')
-    await signInWithPopup()
-    await openScenarios()
-    await page.locator('#scenario-api-hides-header').check()
-    await expect.poll(() => demo.scenario.apiHidesHeader).toBe(true)
-
-    const { popup, closed } = await clickForPopup('#transfer')
-    await signInAtOp(popup, { otp: true })
-    await closed
+    await signedInWith({ 'scenario-api-hides-header': true }, { apiHidesHeader: true })
+    await transferThroughPopup()
     await expect.poll(async () => (await transferResult()).status).toBe('200')
     const challenge = (await timeline()).find((event) => event.kind === 'challenge')!
     expect(challenge.text).toContain('Read from the JSON body')
@@ -359,12 +361,7 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
   }, BROWSER_TIMEOUT)
 
   it('a cross-origin API that hides WWW-Authenticate and sends no JSON body: challenge_unreadable with the fix, no popup', async () => {
-    await openDemo('popup')
-    await signInWithPopup()
-    await openScenarios()
-    await page.locator('#scenario-api-hides-header').check()
-    await page.locator('#scenario-api-json-body').uncheck()
-    await expect.poll(() => demo.scenario).toEqual({ opIgnoresAcr: false, apiHidesHeader: true, apiSendsJsonBody: false })
+    await signedInWith({ 'scenario-api-hides-header': true, 'scenario-api-json-body': false }, { opIgnoresAcr: false, apiHidesHeader: true, apiSendsJsonBody: false })
 
     await gesture(page, '#transfer')
     const diagnostic = await waitForError('challenge_unreadable')
