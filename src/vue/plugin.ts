@@ -4,6 +4,12 @@ import type { StepUp } from '../index.js'
 /**
  * The injection key the plugin provides the client under, for `inject(stepUpKey)` or for
  * `provide(stepUpKey, otherClient)` in a subtree.
+ *
+ * @example
+ * ```ts
+ * // In a component whose subtree talks to another API with its own client:
+ * provide(stepUpKey, createStepUp({ ...otherOptions }))
+ * ```
  */
 export const stepUpKey: InjectionKey<StepUp> = Symbol('stepup-fetch')
 
