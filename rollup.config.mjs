@@ -1,24 +1,39 @@
 import typescript from '@rollup/plugin-typescript'
 import { dts } from 'rollup-plugin-dts'
 
-// One input per public entry; later entries (ky, react, vue) join this list and share one core chunk.
-const input = { index: 'src/index.ts' }
+// One input per public entry. Rollup puts what they share (the whole core) into ONE chunk that
+// every entry imports, so an app using stepup-fetch and stepup-fetch/react has one StepUpError
+// class and one single-flight queue.
+const input = { index: 'src/index.ts', ky: 'src/ky/index.ts', react: 'src/react/index.ts', vue: 'src/vue/index.ts' }
 // oauth4webapi stays a dependency (not bundled): apps dedupe it, and it is the OAuth engine we trust.
-const external = ['oauth4webapi']
+// The frameworks are the app's own (optional peer dependencies).
+const external = (id) => /^(oauth4webapi|ky|react|react-dom|vue)(\/|$)/.test(id)
 
 export default [
   {
     input,
     external,
-    output: { dir: 'dist', format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'core-[hash].js', sourcemap: true },
-    plugins: [
-      typescript({ tsconfig: './tsconfig.build.json' }),
-    ],
+    output: {
+      dir: 'dist',
+      format: 'esm',
+      entryFileNames: '[name].js',
+      chunkFileNames: 'core-[hash].js',
+      sourcemap: true,
+      // Rollup drops module-level directives (rollup#4699); React Server Components need the
+      // React entry to start with 'use client', so it is put back as a banner.
+      banner: (chunk) => (chunk.isEntry && chunk.name === 'react' ? "'use client';" : ''),
+    },
+    onwarn(warning, warn) {
+      // The 'use client' in src/react (for apps that compile our source) is the one put back above.
+      if (warning.code === 'MODULE_LEVEL_DIRECTIVE' && warning.message.includes('use client')) return
+      warn(warning)
+    },
+    plugins: [typescript({ tsconfig: './tsconfig.build.json' })],
   },
   {
     input,
     external,
-    output: { dir: 'dist', format: 'esm', entryFileNames: '[name].d.ts' },
+    output: { dir: 'dist', format: 'esm', entryFileNames: '[name].d.ts', chunkFileNames: 'core-[hash].d.ts' },
     plugins: [dts({ tsconfig: './tsconfig.build.json' })],
   },
 ]

@@ -9,8 +9,17 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**', 'test/dist/**', 'test/browser/**'],
+          exclude: ['test/integration/**', 'test/dist/**', 'test/browser/**', 'test/vue/**'],
           environment: 'node',
+        },
+      },
+      {
+        // stepup-fetch/react with @testing-library/react, and stepup-fetch/vue with @vue/test-utils.
+        extends: true,
+        test: {
+          name: 'adapters',
+          include: ['test/react/**/*.test.tsx', 'test/vue/**/*.test.ts'],
+          environment: 'happy-dom',
         },
       },
       {

@@ -135,7 +135,8 @@ function renderSession(state: StepUpState): void {
   acr.dataset.acr = state.acr ?? ''
   acr.title = state.acr ?? ''
   $('auth-time').textContent = state.authTime ? `${new Date(state.authTime * 1000).toLocaleTimeString()} (${ago(state.authTime)})` : '—'
-  $('status').textContent = { idle: state.authenticated ? 'Ready' : 'Idle', authorizing: 'Verifying…', error: 'Last step-up failed' }[state.status]
+  const labels: Record<StepUpState['status'], string> = { idle: state.authenticated ? 'Ready' : 'Idle', authorizing: 'Verifying…', 'pending-user-action': 'Waiting for your click', error: 'Last step-up failed' }
+  $('status').textContent = labels[state.status]
   $('status').dataset.status = state.status
   $('sign-in').hidden = state.authenticated
   $('sign-out').hidden = !state.authenticated

@@ -11,6 +11,7 @@ import { redirect } from '../flows/redirect.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { readJson, sessionStore, writeJson } from '../store/session.js'
 import { assertString, codedTypeError, isLoopbackHttp, parseAbsoluteUrl } from '../utils/assert.js'
+import { viaExchange, type ExchangeInit } from './exchange.js'
 import { compileProtect, type Protect } from './protect.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
@@ -102,8 +103,23 @@ export type ResumeOutcome = { replayed: true } | { replayed: false; reason: Resu
 
 /** A snapshot for UI. The same object is returned until something changes. */
 export interface StepUpState {
-  /** `'authorizing'` while a login or step-up runs; `'error'` after one failed. */
-  status: 'idle' | 'authorizing' | 'error'
+  /**
+   * `'authorizing'` while a login or step-up runs; `'pending-user-action'` while it waits for a
+   * click (the browser blocked the popup and `popup({ fallback: 'user-action' })` was chosen: call
+   * {@link StepUpState.continue} from a click handler); `'error'` after one failed.
+   */
+  status: 'idle' | 'authorizing' | 'pending-user-action' | 'error'
+  /**
+   * Only while `status` is `'pending-user-action'`: runs the waiting step-up. Call it from a
+   * click (or key) handler, where browsers allow a popup; called without a user gesture it
+   * leaves the step-up waiting and warns.
+   */
+  continue?: () => void
+  /**
+   * Only while `status` is `'pending-user-action'`: gives the step-up up; the requests waiting
+   * for it reject with `StepUpError('aborted')` and are not retried.
+   */
+  cancel?: () => void
   /** Whether a token is held. */
   authenticated: boolean
   /** The signed-in subject. */
@@ -294,6 +310,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const setState = (patch: StatePatch, replace = false): void => {
     const next = (replace ? { ...patch } : { ...state, ...patch }) as Record<string, unknown>
     for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
+    // Nothing changed: keep the snapshot (useSyncExternalStore and Vue refs compare by identity).
+    const keys = Object.keys(next)
+    if (keys.length === Object.keys(state).length && keys.every((key) => next[key] === (state as unknown as Record<string, unknown>)[key])) return
     state = next as unknown as StepUpState
     for (const listener of [...listeners]) {
       try {
@@ -351,7 +370,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const as = await untilAborted(discover(), signal)
       warnUnsupportedAcr(as, flow.requirement)
       const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
-      const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow) }
+      const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow), waitForUser: (open) => waitForUser(open, flow) }
       let callback: URL
       try {
         // Cancelled while preparing: never show UI for a flow nobody waits for.
@@ -359,6 +378,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
         callback = new URL(String(await untilAborted(Promise.resolve().then(() => interaction(url, ctx)), signal)))
       } catch (error) {
         throw interactionError(error, flow)
+      } finally {
+        // However the interaction ended, a continue() left in the state must not outlive it.
+        if (state.status === 'pending-user-action') setState({ status: 'authorizing', continue: undefined, cancel: undefined })
       }
       const record = await untilAborted(redeem(callback, pending, flow.challenge, signal), signal)
       // Still 'authorizing' (whatever happened meanwhile); the settle hook ends it when nothing else waits.
@@ -371,6 +393,24 @@ export function createStepUp(options: StepUpOptions): StepUp {
       throw failure
     }
   }
+  /**
+   * The interaction needs a user gesture (a blocked popup): expose continue()/cancel() in the
+   * state; `open` runs synchronously inside continue(), i.e. inside the app's click handler.
+   */
+  const waitForUser = (open: () => boolean, flow: Flow<TokenRecord>): void => {
+    if (flow.controller.signal.aborted) return
+    const pendingState = (): boolean => state.continue === resume
+    const resume = (): void => {
+      if (!pendingState()) return // stale: the flow ended or another one is waiting now
+      if (open()) setState({ status: 'authorizing', continue: undefined, cancel: undefined })
+      else warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
+    }
+    const cancel = (): void => {
+      if (pendingState()) flow.controller.abort(new StepUpError('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
+    }
+    setState({ status: 'pending-user-action', continue: resume, cancel })
+  }
+
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
   const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>(runFlow, () => {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
@@ -422,13 +462,16 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   const authorizationHeader = (token: TokenRecord): string => `${token.tokenType} ${token.accessToken}`
 
-  const stepUpFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  const stepUpFetch = async (input: RequestInfo | URL, init?: ExchangeInit): Promise<Response> => {
+    // An adapter (ky) may time each API exchange; the step-up between them is never timed.
+    const exchange = init?.[viaExchange]
+    const send = (request: Request): Promise<Response> => (exchange ? exchange(request, baseFetch) : baseFetch(request))
     const url = resolveUrl(input)
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
-    if (!url || !isProtected(url)) return baseFetch(input, init)
+    if (!url || !isProtected(url)) return exchange ? send(new Request(input, init)) : baseFetch(input, init)
     const request = new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
-    if (request.url !== url.href && !isProtected(new URL(request.url))) return baseFetch(request)
+    if (request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
     const route = routeOf(request.method, url)
     const known = routes.get(route)
@@ -436,7 +479,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
     const spare = request.body ? request.clone() : undefined
     if (token) request.headers.set('authorization', authorizationHeader(token))
-    const response = await baseFetch(request)
+    const response = await send(request)
     const challenge = await challengeOf(response, url, token !== undefined)
     if (signal?.aborted) throw signal.reason
     if (!challenge) {
@@ -462,7 +505,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
     if (signal?.aborted) throw signal.reason
-    let retried = await baseFetch(retryRequest(next, held))
+    let retried = await send(retryRequest(next, held))
     let again = await challengeOf(retried, url, true)
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
@@ -472,7 +515,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       refuse(next, demanded)
       next = await stepUp(demanded, again)
       if (signal?.aborted) throw signal.reason
-      retried = await baseFetch(retryRequest(next, false))
+      retried = await send(retryRequest(next, false))
       again = await challengeOf(retried, url, true)
     }
     if (signal?.aborted) throw signal.reason

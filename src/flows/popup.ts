@@ -16,11 +16,13 @@ export interface PopupOptions {
    */
   features?: string
   /**
-   * What to do when the browser blocks the popup: reject with `popup_blocked` (default), or
-   * continue as a full-page {@link redirect}.
+   * What to do when the browser blocks the popup: reject with `popup_blocked` (default),
+   * continue as a full-page {@link redirect}, or `'user-action'`: wait, with the client's state
+   * in `'pending-user-action'`, until the app calls `getState().continue()` from a click
+   * (`<StepUpPrompt>` in `stepup-fetch/react` renders that button).
    * @default undefined
    */
-  fallback?: 'redirect'
+  fallback?: 'redirect' | 'user-action'
 }
 
 /** How often `popup.closed` is read, and how long it must stay true (COOP can fake it). */
@@ -49,17 +51,12 @@ export function popup(options: PopupOptions = {}): Interaction {
     const expectedState = authorizationUrl.searchParams.get('state')
     const redirectUri = authorizationUrl.searchParams.get('redirect_uri')
     const redirectOrigin = redirectUri ? new URL(redirectUri).origin : undefined
-    const win = window.open(authorizationUrl.href, POPUP_NAME, options.features ?? centredFeatures())
-    if (!win || win.closed) {
-      if (options.fallback === 'redirect') return redirect()(authorizationUrl, ctx)
-      return Promise.reject(
-        new StepUpError(
-          'popup_blocked',
-          'the browser blocked the step-up popup; start the step-up from a click (a "Verify it\'s you" button calling authorize()), or use popup({ fallback: \'redirect\' })',
-        ),
-      )
+    const open = (): Window | undefined => {
+      const win = window.open(authorizationUrl.href, POPUP_NAME, options.features ?? centredFeatures())
+      return win && !win.closed ? win : undefined
     }
-    return new Promise<string>((resolve, reject) => {
+    /** Wait for the popup's callback (or its closing, the timeout, an abort). */
+    const watch = (win: Window): Promise<string> => new Promise<string>((resolve, reject) => {
       const channel = openChannel()
       let closedSince: number | undefined
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -118,6 +115,30 @@ export function popup(options: PopupOptions = {}): Interaction {
         }, options.timeout)
       }
     })
+    const win = open()
+    if (win) return watch(win)
+    if (options.fallback === 'redirect') return redirect()(authorizationUrl, ctx)
+    const { waitForUser } = ctx
+    if (options.fallback === 'user-action' && waitForUser) {
+      // Wait for the app's continue(), which runs `open` inside its click handler.
+      return new Promise<string>((resolve, reject) => {
+        const onAbort = (): void => reject(ctx.signal.reason)
+        ctx.signal.addEventListener('abort', onAbort, { once: true })
+        waitForUser(() => {
+          const opened = open()
+          if (!opened) return false
+          ctx.signal.removeEventListener('abort', onAbort)
+          watch(opened).then(resolve, reject)
+          return true
+        })
+      })
+    }
+    return Promise.reject(
+      new StepUpError(
+        'popup_blocked',
+        'the browser blocked the step-up popup; start the step-up from a click (a "Verify it\'s you" button calling authorize()), or use popup({ fallback: \'redirect\' }) or popup({ fallback: \'user-action\' })',
+      ),
+    )
   }
 }
 

@@ -1,29 +1,13 @@
 // @vitest-environment node
 // The SDK against a REAL OpenID Provider (oidc-provider) and a REAL resource server that verifies
 // JWT access tokens with jose, all on 127.0.0.1. The user logs in over HTTP (test/servers/login.ts).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startApi } from '../../servers/api.js'
-import { ACR_1FA, ACR_2FA, startOp } from '../../servers/op.js'
+import { describe, expect, it } from 'vitest'
+import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { createStepUp, isStepUpError, type Interaction, type StepUpOptions } from '../../src/index.js'
+import { useRealServers } from './real-servers.js'
 import { createUserAgent, type InteractionOptions, type UserAgent } from '../servers/login.js'
 
-type Op = Awaited<ReturnType<typeof startOp>>
-type Api = Awaited<ReturnType<typeof startApi>>
-let op: Op
-let api: Api
-
-beforeAll(async () => {
-  op = await startOp()
-  api = await startApi({ issuer: op.issuer, audience: op.resource })
-})
-afterEach(() => {
-  op.resetKnobs()
-  api.resetRequests()
-})
-afterAll(async () => {
-  await api?.close()
-  await op?.close()
-})
+const servers = useRealServers()
 
 /** A person at the login page: types the one-time code whenever the page asks for it. */
 function person(ua: UserAgent, options: InteractionOptions = {}): Interaction {
@@ -36,10 +20,10 @@ function person(ua: UserAgent, options: InteractionOptions = {}): Interaction {
 function setup(overrides: Partial<StepUpOptions> & { ua?: UserAgent } = {}) {
   const ua = overrides.ua ?? createUserAgent()
   const stepUp = createStepUp({
-    issuer: op.issuer,
-    clientId: op.clientId,
-    redirectUri: op.redirectUri,
-    protect: [api.url],
+    issuer: servers.op.issuer,
+    clientId: servers.op.clientId,
+    redirectUri: servers.op.redirectUri,
+    protect: [servers.api.url],
     interaction: person(ua),
     ...overrides,
   })
@@ -47,14 +31,14 @@ function setup(overrides: Partial<StepUpOptions> & { ua?: UserAgent } = {}) {
 }
 
 const transfer = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-const hits = (path: string) => api.requests.filter((r) => r.path === path)
+const hits = (path: string) => servers.api.requests.filter((r) => r.path === path)
 
 describe('step-up against a real OP and API', () => {
   it('signs in at 1fa, then reads the balance', async () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
     expect(stepUp.getState()).toMatchObject({ authenticated: true, sub: 'alice', acr: ACR_1FA, amr: ['pwd'] })
-    const res = await stepUp.fetch(`${api.url}/api/balance`)
+    const res = await stepUp.fetch(`${servers.api.url}/api/balance`)
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ acr: ACR_1FA })
     expect(ua.authorizations).toBe(1)
@@ -64,7 +48,7 @@ describe('step-up against a real OP and API', () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
     const body = { to: 'bob', amount: 42.5, note: 'ünïcödé' }
-    const res = await stepUp.fetch(`${api.url}/api/echo`, transfer(body))
+    const res = await stepUp.fetch(`${servers.api.url}/api/echo`, transfer(body))
     expect(res.status).toBe(200)
     const echoed = (await res.json()) as { bodyBase64: string; contentType: string }
     expect(Buffer.from(echoed.bodyBase64, 'base64').toString()).toBe(JSON.stringify(body))
@@ -79,7 +63,7 @@ describe('step-up against a real OP and API', () => {
   it('sends max_age from the challenge and verifies auth_time', async () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
-    const res = await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))
+    const res = await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))
     expect(res.status).toBe(200)
     expect(ua.flows[1]!.authorizationUrl.searchParams.get('max_age')).toBe('300')
   })
@@ -87,12 +71,12 @@ describe('step-up against a real OP and API', () => {
   it('reuses the elevated token for the next transfer without a flow, and keeps the 1fa token for reads', async () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
-    await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))
-    api.resetRequests()
-    expect((await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 2 }))).status).toBe(200)
-    expect((await stepUp.fetch(`${api.url}/api/balance`)).status).toBe(200)
+    await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))
+    servers.api.resetRequests()
+    expect((await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 2 }))).status).toBe(200)
+    expect((await stepUp.fetch(`${servers.api.url}/api/balance`)).status).toBe(200)
     expect(ua.authorizations).toBe(2)
-    expect(api.requests.map((r) => [r.path, r.status, r.acr])).toEqual([
+    expect(servers.api.requests.map((r) => [r.path, r.status, r.acr])).toEqual([
       ['/api/transfer', 200, ACR_2FA],
       ['/api/balance', 200, ACR_1FA],
     ])
@@ -101,8 +85,8 @@ describe('step-up against a real OP and API', () => {
   it('fails with acr_not_satisfied when the OP issues a lower acr, and does not retry', async () => {
     const { stepUp } = setup()
     await stepUp.authorize()
-    op.setLoginAcr(ACR_1FA) // an OP that treats acr_values as a hint
-    const error = await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 })).catch((e: unknown) => e)
+    servers.op.setLoginAcr(ACR_1FA) // an OP that treats acr_values as a hint
+    const error = await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 })).catch((e: unknown) => e)
     expect(isStepUpError(error, 'acr_not_satisfied')).toBe(true)
     expect(hits('/api/transfer')).toHaveLength(1)
     expect(stepUp.getState().acr).toBe(ACR_1FA)
@@ -112,13 +96,13 @@ describe('step-up against a real OP and API', () => {
     const ua = createUserAgent()
     const { stepUp } = setup({ ua, interaction: (url, ctx) => ua.interaction({ otp: false })(url, ctx) })
     await stepUp.authorize()
-    await expect(stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'acr_not_satisfied' })
+    await expect(stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'acr_not_satisfied' })
   })
 
   it("makes the OP enforce the acr with requestAcrWith: 'claims'", async () => {
     const { ua, stepUp } = setup({ requestAcrWith: 'claims' })
     await stepUp.authorize()
-    expect((await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))).status).toBe(200)
+    expect((await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))).status).toBe(200)
     const claims = JSON.parse(ua.flows[1]!.authorizationUrl.searchParams.get('claims')!)
     expect(claims).toEqual({ id_token: { acr: { essential: true, values: [ACR_2FA] } } })
   })
@@ -126,7 +110,7 @@ describe('step-up against a real OP and API', () => {
   it('ends in loop_detected after exactly one flow when the API always challenges', async () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
-    await expect(stepUp.fetch(`${api.url}/api/always-challenge`)).rejects.toMatchObject({ code: 'loop_detected' })
+    await expect(stepUp.fetch(`${servers.api.url}/api/always-challenge`)).rejects.toMatchObject({ code: 'loop_detected' })
     expect(ua.authorizations).toBe(2)
     expect(hits('/api/always-challenge')).toHaveLength(2)
   })
@@ -134,7 +118,7 @@ describe('step-up against a real OP and API', () => {
   it('runs ONE flow for 20 concurrent step-ups and retries all of them', async () => {
     const { ua, stepUp } = setup()
     await stepUp.authorize()
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => stepUp.fetch(`${api.url}/api/echo`, transfer({ i }))))
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => stepUp.fetch(`${servers.api.url}/api/echo`, transfer({ i }))))
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200))
     const bodies = await Promise.all(results.map(async (r) => JSON.parse(Buffer.from(((await r.json()) as { bodyBase64: string }).bodyBase64, 'base64').toString()) as { i: number }))
     expect(bodies.map((b) => b.i)).toEqual(Array.from({ length: 20 }, (_, i) => i))
@@ -145,8 +129,8 @@ describe('step-up against a real OP and API', () => {
   it('maps the OP error callback unmet_authentication_requirements, and keeps the request un-retried', async () => {
     const { stepUp } = setup()
     await stepUp.authorize()
-    op.setInteractionError('unmet_authentication_requirements', 'no second factor enrolled')
-    const error = await stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 })).catch((e: unknown) => e)
+    servers.op.setInteractionError('unmet_authentication_requirements', 'no second factor enrolled')
+    const error = await stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 })).catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'unmet_authentication_requirements', opError: 'unmet_authentication_requirements', opErrorDescription: 'no second factor enrolled' })
     expect(hits('/api/transfer')).toHaveLength(1)
   })
@@ -155,7 +139,7 @@ describe('step-up against a real OP and API', () => {
     const ua = createUserAgent()
     const { stepUp } = setup({ ua })
     await stepUp.authorize()
-    const cancelling = createStepUp({ issuer: op.issuer, clientId: op.clientId, redirectUri: op.redirectUri, protect: [api.url], interaction: (url, ctx) => ua.interaction({ cancel: true })(url, ctx) })
+    const cancelling = createStepUp({ issuer: servers.op.issuer, clientId: servers.op.clientId, redirectUri: servers.op.redirectUri, protect: [servers.api.url], interaction: (url, ctx) => ua.interaction({ cancel: true })(url, ctx) })
     await expect(cancelling.authorize({ acrValues: [ACR_2FA] })).rejects.toMatchObject({ code: 'authorization_error', opError: 'access_denied' })
   })
 
@@ -174,17 +158,17 @@ describe('step-up against a real OP and API', () => {
   it('fails with subject_mismatch when the step-up signs in somebody else', async () => {
     const { stepUp } = setup()
     await stepUp.authorize()
-    op.setAccountId('mallory')
-    await expect(stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'subject_mismatch' })
+    servers.op.setAccountId('mallory')
+    await expect(stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'subject_mismatch' })
     expect(stepUp.getState().sub).toBe('alice')
   })
 
   it('re-authenticates for max_age=0 and the retry is accepted', async () => {
     const { ua, stepUp } = setup()
-    op.setAuthTimeAgo(60) // a 2fa session from a minute ago: too old for max_age=0
+    servers.op.setAuthTimeAgo(60) // a 2fa session from a minute ago: too old for max_age=0
     await stepUp.authorize({ acrValues: [ACR_2FA] })
-    op.setAuthTimeAgo(null)
-    const res = await stepUp.fetch(`${api.url}/api/fresh`)
+    servers.op.setAuthTimeAgo(null)
+    const res = await stepUp.fetch(`${servers.api.url}/api/fresh`)
     expect(res.status).toBe(200)
     expect(ua.authorizations).toBe(2)
     expect(ua.flows.at(-1)!.authorizationUrl.searchParams.get('max_age')).toBe('0')
@@ -194,8 +178,8 @@ describe('step-up against a real OP and API', () => {
   it('rejects max_age_exceeded when the OP reports an old auth_time', async () => {
     const { stepUp } = setup()
     await stepUp.authorize()
-    op.setAuthTimeAgo(3600)
-    await expect(stepUp.fetch(`${api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'max_age_exceeded' })
+    servers.op.setAuthTimeAgo(3600)
+    await expect(stepUp.fetch(`${servers.api.url}/api/transfer`, transfer({ amount: 1 }))).rejects.toMatchObject({ code: 'max_age_exceeded' })
   })
 
   it('cancels the flow when the only waiting request is aborted, and never replays it', async () => {
@@ -208,7 +192,7 @@ describe('step-up against a real OP and API', () => {
     const { stepUp } = setup({ ua, interaction: slow })
     await stepUp.authorize()
     const controller = new AbortController()
-    const pending = stepUp.fetch(`${api.url}/api/transfer`, { ...transfer({ amount: 1 }), signal: controller.signal })
+    const pending = stepUp.fetch(`${servers.api.url}/api/transfer`, { ...transfer({ amount: 1 }), signal: controller.signal })
     await expect.poll(() => seen.length).toBe(1)
     controller.abort()
     const error = await pending.catch((e: unknown) => e)

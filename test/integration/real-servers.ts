@@ -1,0 +1,25 @@
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import { startApi } from '../../servers/api.js'
+import { startOp } from '../../servers/op.js'
+
+/**
+ * Starts the real OP (oidc-provider) and resource server (jose) on 127.0.0.1 for the calling
+ * test file, resets their knobs and request logs after each test, and stops them at the end.
+ * Read `servers.op` and `servers.api` inside tests and hooks.
+ */
+export function useRealServers() {
+  const servers = {} as { op: Awaited<ReturnType<typeof startOp>>; api: Awaited<ReturnType<typeof startApi>> }
+  beforeAll(async () => {
+    servers.op = await startOp()
+    servers.api = await startApi({ issuer: servers.op.issuer, audience: servers.op.resource })
+  })
+  afterEach(() => {
+    servers.op.resetKnobs()
+    servers.api.resetRequests()
+  })
+  afterAll(async () => {
+    await servers.api?.close()
+    await servers.op?.close()
+  })
+  return servers
+}

@@ -1,0 +1,196 @@
+import ky, { HTTPError, isTimeoutError, TimeoutError } from 'ky'
+import { http, HttpResponse } from 'msw'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createStepUp, StepUpError, type Interaction, type StepUp } from '../../src/index.js'
+import { createStepUpKy, stepUpHooks } from '../../src/ky/index.js'
+import { deferred } from '../deferred.js'
+import { API, CLIENT_ID, ISSUER, REDIRECT_URI } from '../msw/fake-op.js'
+import { useFakeServers } from '../msw/use-fake-servers.js'
+
+const ctx = useFakeServers()
+afterEach(() => vi.useRealTimers())
+
+/** A step-up the test finishes when it wants to: `user.done()` is the user leaving the OP. */
+function slowUser() {
+  let gate: Promise<void> = Promise.resolve()
+  let started = 0
+  const interaction: Interaction = async (url, c) => {
+    started++
+    await gate
+    return ctx.op.interaction(url, c)
+  }
+  return {
+    interaction,
+    get started() {
+      return started
+    },
+    /** From now on the user takes until `done()`. */
+    slow() {
+      const d = deferred()
+      gate = d.promise
+      return d.resolve
+    },
+  }
+}
+
+async function signedIn(interaction: Interaction = ctx.op.interaction): Promise<StepUp> {
+  const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction })
+  await stepUp.authorize()
+  return stepUp
+}
+
+/** Wait for `condition` without moving fake timers (vi.waitFor advances them). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve))
+  expect(condition()).toBe(true)
+}
+
+const transfers = () => ctx.api.calls.filter((c) => c.path === '/transfer')
+const hangForever = () => new Promise<never>(() => {})
+
+describe('createStepUpKy', () => {
+  it('steps up once and retries the POST with the same JSON body', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API })
+    const body = { to: 'bob', amount: 42.5, note: 'ünïcödé' }
+    const res = await api.post('transfer', { json: body }).json<{ ok: boolean; acr: string; body: string; contentType: string }>()
+    expect(res).toMatchObject({ ok: true, acr: 'urn:test:2fa', contentType: 'application/json' })
+    expect(Buffer.from(res.body, 'base64').toString()).toBe(JSON.stringify(body))
+    expect(transfers().map((c) => [c.authorization?.slice(0, 7), Buffer.from(c.body, 'base64').toString()])).toEqual([
+      ['Bearer ', JSON.stringify(body)],
+      ['Bearer ', JSON.stringify(body)],
+    ])
+    expect(transfers()[0]!.authorization).not.toBe(transfers()[1]!.authorization)
+    expect(ctx.op.authorizations).toHaveLength(2)
+  })
+
+  it('is not cut off by ky’s default 10 s timeout while the user takes 15 s at the OP', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const user = slowUser()
+    const api = createStepUpKy(await signedIn(user.interaction), { prefix: API })
+    const done = user.slow()
+    let outcome: unknown
+    const pending = api.post('transfer', { json: { amount: 1 } }).then((r) => (outcome = r.status), (e: unknown) => (outcome = e))
+    await until(() => user.started === 2)
+    await vi.advanceTimersByTimeAsync(15_000)
+    expect(outcome).toBeUndefined()
+    done()
+    await pending
+    expect(outcome).toBe(200)
+  })
+
+  it('(control) plain ky with fetch: stepUp.fetch IS cut off at 10 s, which the adapter prevents', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const user = slowUser()
+    const stepUp = await signedIn(user.interaction)
+    user.slow()
+    let outcome: unknown
+    void ky.post(`${API}/transfer`, { json: { amount: 1 }, fetch: stepUp.fetch }).then((r) => (outcome = r.status), (e: unknown) => (outcome = e))
+    await until(() => user.started === 2)
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(outcome).toBeInstanceOf(TimeoutError)
+  })
+
+  it('keeps ky’s timeout on each exchange: the first request and the retry after the step-up', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const api = createStepUpKy(await signedIn(), { prefix: API })
+    ctx.server.use(http.get(`${API}/slow`, hangForever))
+    let first: unknown
+    void api.get('slow').catch((e: unknown) => (first = e))
+    await vi.advanceTimersByTimeAsync(9_999)
+    expect(first).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(first).toBeInstanceOf(TimeoutError)
+
+    // Challenged, stepped up, and then the retry hangs: timed like any exchange (here 3 s per call).
+    let seen = 0
+    ctx.server.use(
+      http.post(`${API}/transfer`, () => (++seen === 1 ? new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:test:2fa"' } }) : hangForever())),
+    )
+    let retry: unknown
+    void api.post('transfer', { body: 'x', timeout: 3_000 }).catch((e: unknown) => (retry = e))
+    await until(() => seen === 2)
+    await vi.advanceTimersByTimeAsync(2_999)
+    expect(retry).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(isTimeoutError(retry)).toBe(true)
+    expect(ctx.op.authorizations).toHaveLength(2)
+  })
+
+  it('sends the token only to protected URLs', async () => {
+    const api = createStepUpKy(await signedIn())
+    const seen: Array<string | null> = []
+    ctx.server.use(http.get('https://third-party.test/data', ({ request }) => (seen.push(request.headers.get('authorization')), HttpResponse.json({}))))
+    await api.get('https://third-party.test/data').json()
+    await api.get(`${API}/balance`).json()
+    expect(seen).toEqual([null])
+    expect(ctx.api.calls.at(-1)!.authorization).toMatch(/^Bearer at-/)
+  })
+
+  it('keeps throwHttpErrors for everything that is not a step-up challenge', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API, retry: 0 })
+    ctx.server.use(http.get(`${API}/boom`, () => new HttpResponse('nope', { status: 500 })))
+    const error = await api.get('boom').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(HTTPError)
+    expect((error as HTTPError).response.status).toBe(500)
+    const signedOut = createStepUpKy(createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: ctx.op.interaction }), { prefix: API })
+    await expect(signedOut.get('balance')).rejects.toMatchObject({ name: 'HTTPError', response: { status: 401 } })
+    const lenient = createStepUpKy(await signedIn(), { prefix: API, throwHttpErrors: false })
+    expect((await lenient.get('boom')).status).toBe(500)
+  })
+
+  it('rejects with the StepUpError on a loop, and ky does not retry it', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API })
+    const error = await api.get('always').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(StepUpError)
+    expect(error).toMatchObject({ code: 'loop_detected' })
+    expect(ctx.api.calls.filter((c) => c.path === '/always')).toHaveLength(2)
+    expect(ctx.op.authorizations).toHaveLength(2)
+  })
+
+  it('steps up with retry: 0 (ky’s retry budget is not used for it)', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API, retry: 0 })
+    expect((await api.post('transfer', { body: 'x' })).status).toBe(200)
+  })
+
+  it('honours an abort signal through the step-up', async () => {
+    const user = slowUser()
+    const api = createStepUpKy(await signedIn(user.interaction), { prefix: API })
+    user.slow()
+    const controller = new AbortController()
+    const pending = api.post('transfer', { body: 'x', signal: controller.signal }).catch((e: unknown) => e)
+    await until(() => user.started === 2)
+    controller.abort()
+    expect(await pending).toMatchObject({ name: 'AbortError' })
+    expect(transfers()).toHaveLength(1)
+  })
+
+  it('runs the app’s own hooks and options, its init hooks before ours', async () => {
+    const order: string[] = []
+    const api = createStepUpKy(await signedIn(), {
+      prefix: API,
+      headers: { 'x-app': '1' },
+      hooks: {
+        init: [(options) => void order.push(`init timeout=${String(options.timeout)}`)],
+        afterResponse: [({ response }) => void order.push(`after ${response.status}`)],
+      },
+    })
+    await api.post('transfer', { body: 'x', timeout: 5_000 })
+    // afterResponse sees only the final response: the challenge was handled inside the exchange.
+    expect(order).toEqual(['init timeout=5000', 'after 200'])
+  })
+})
+
+describe('stepUpHooks', () => {
+  it('plugs into an existing instance with extend(), wrapping once however often it is extended', async () => {
+    const stepUp = await signedIn()
+    const fetchSpy = vi.spyOn(stepUp, 'fetch')
+    const base = ky.create({ prefix: API }).extend({ hooks: stepUpHooks(stepUp) })
+    const twice = base.extend({ hooks: stepUpHooks(stepUp) })
+    expect((await twice.post('transfer', { body: 'x' })).status).toBe(200)
+    expect(fetchSpy).toHaveBeenCalledTimes(1)
+  })
+
+  it('rejects a missing client with a TypeError', () => {
+    expect(() => stepUpHooks(undefined as never)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }))
+  })
+})
