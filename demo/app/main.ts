@@ -4,7 +4,7 @@
 // way, popup({ fallback: 'user-action' }).
 import { isStepUpError, type StepUpError, type StepUpState } from 'stepup-fetch'
 import { config } from './client.js'
-import { acrLabel, addEvent, ago, clearEvents, createNarratedClient, currentMode, narrateError, narrateResponse, renderTimeline, type Mode } from './narrate.js'
+import { acrLabel, addEvent, ago, createNarratedClient, currentMode, initTimeline, narrateError, narrateResponse, STATUS_LABELS, type Mode } from './narrate.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
 let mode: Mode = currentMode()
@@ -17,8 +17,7 @@ function renderSession(state: StepUpState): void {
   acr.dataset.acr = state.acr ?? ''
   acr.title = state.acr ?? ''
   $('auth-time').textContent = state.authTime ? `${new Date(state.authTime * 1000).toLocaleTimeString()} (${ago(state.authTime)})` : '—'
-  const labels: Record<StepUpState['status'], string> = { idle: state.authenticated ? 'Ready' : 'Idle', authorizing: 'Verifying…', 'pending-user-action': 'Waiting for your click', error: 'Last step-up failed' }
-  $('status').textContent = labels[state.status]
+  $('status').textContent = STATUS_LABELS[state.status](state.authenticated)
   $('status').dataset.status = state.status
   $('sign-in').hidden = state.authenticated
   $('sign-out').hidden = !state.authenticated
@@ -116,7 +115,6 @@ $('verify').addEventListener('click', () => {
   })
 })
 $('loop').addEventListener('click', () => run(() => call('/api/always-challenge')))
-$('clear').addEventListener('click', clearEvents)
 
 for (const input of document.querySelectorAll<HTMLInputElement>('input[name="mode"]')) {
   input.checked = input.value === mode
@@ -130,7 +128,7 @@ for (const input of document.querySelectorAll<HTMLInputElement>('input[name="mod
 const SWITCHES = { 'scenario-op-ignores-acr': 'opIgnoresAcr', 'scenario-api-hides-header': 'apiHidesHeader', 'scenario-api-json-body': 'apiSendsJsonBody' } as const
 
 async function syncScenario(changes?: Record<string, boolean>): Promise<void> {
-  const response = await fetch('/__demo/scenario', changes ? { method: 'POST', body: JSON.stringify(changes) } : {})
+  const response = await fetch('/__demo/scenario', changes ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(changes) } : {})
   const scenario = (await response.json()) as Record<string, boolean>
   for (const [id, key] of Object.entries(SWITCHES)) $<HTMLInputElement>(id).checked = scenario[key] === true
 }
@@ -141,7 +139,7 @@ for (const [id, key] of Object.entries(SWITCHES)) {
 }
 
 // --- start --------------------------------------------------------------------------------------
-renderTimeline()
+initTimeline()
 renderSession(stepUp.getState())
 await syncScenario()
 try {

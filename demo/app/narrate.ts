@@ -42,6 +42,20 @@ export function clearEvents(): void {
   renderTimeline()
 }
 
+/** Shows the stored timeline and wires its Clear button. */
+export function initTimeline(): void {
+  renderTimeline()
+  document.getElementById('clear')?.addEventListener('click', clearEvents)
+}
+
+/** The session panel's words for each status. */
+export const STATUS_LABELS: Record<StepUpState['status'], (authenticated: boolean) => string> = {
+  idle: (authenticated) => (authenticated ? 'Ready' : 'Idle'),
+  authorizing: () => 'Verifying…',
+  'pending-user-action': () => 'Waiting for your click',
+  error: () => 'Last step-up failed',
+}
+
 /** Renders into `#timeline` (and toggles `#timeline-empty`) when the page has them. */
 export function renderTimeline(): void {
   const list = document.getElementById('timeline')
@@ -125,11 +139,11 @@ async function narrateChallenge(response: Response): Promise<boolean> {
 }
 
 /** The built-in interaction for the current mode, narrated. */
-function narratedInteraction(popupOptions: PopupOptions): Interaction {
+function narratedInteraction(popupOptions: PopupOptions, modeOf: () => Mode): Interaction {
   const popupInteraction = popup(popupOptions)
   const redirectInteraction = redirect()
   return (authorizationUrl, ctx) => {
-    const mode = currentMode()
+    const mode = modeOf()
     const asked = authorizationUrl.searchParams
     const acr = asked.get('acr_values')
     const maxAge = asked.get('max_age')
@@ -142,9 +156,14 @@ function narratedInteraction(popupOptions: PopupOptions): Interaction {
   }
 }
 
-/** The page's client: narrated requests, interaction and state changes. */
-export function createNarratedClient(popupOptions: PopupOptions = {}): StepUp {
-  const stepUp = createClient({ interaction: narratedInteraction(popupOptions), fetch: narratingFetch })
+/**
+ * The page's client: narrated requests, interaction and state changes.
+ * @param popupOptions for the popup interaction
+ * @param fixedMode always this interaction; by default the page's popup/redirect switch decides
+ */
+export function createNarratedClient(popupOptions: PopupOptions = {}, fixedMode?: Mode): StepUp {
+  const modeOf = fixedMode ? () => fixedMode : currentMode
+  const stepUp = createClient({ interaction: narratedInteraction(popupOptions, modeOf), fetch: narratingFetch })
   let previous: StepUpState = stepUp.getState()
   /** The challenge of the flow in progress (the state drops it when the flow ends). */
   let wanted: StepUpState['challenge']

@@ -56,7 +56,7 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
   }, BROWSER_TIMEOUT)
 
   // --- driving the page ---------------------------------------------------------------------
-  async function openDemo(mode: 'popup' | 'redirect'): Promise<void> {
+  async function openDemo(mode: 'popup' | 'redirect', pagePath = ''): Promise<void> {
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
     popups = []
     authorizations = []
@@ -75,11 +75,11 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     page = await context.newPage()
     popups.length = 0 // the app's own page
     page.on('pageerror', (e) => console.error('[demo page error]', e))
-    await page.goto(demo.url)
+    await page.goto(`${demo.url}${pagePath}`)
     await ready()
     // Real clicks only (gesture): Playwright's click() leaves a user activation that never expires.
     if (mode === 'redirect') await gesture(page, 'label:has(#mode-redirect)')
-    expect(await page.locator(`#mode-${mode}`).isChecked()).toBe(true)
+    if (!pagePath) expect(await page.locator(`#mode-${mode}`).isChecked()).toBe(true)
   }
 
   /** The app page finished loading (and its resume()). */
@@ -371,4 +371,37 @@ describeBrowser('the demo in Chromium (popup blocker on)', () => {
     expect(popups).toHaveLength(0)
     expect(transfers()).toEqual([[401, ACR_1FA]])
   }, BROWSER_TIMEOUT)
+
+  // --- the React and Vue pages (issue 4's adapters) -----------------------------------------
+  for (const [name, pagePath] of [
+    ['React + ky', 'react.html'],
+    ['Vue', 'vue.html'],
+  ] as const) {
+    it(`${name} page: a transfer from a timer waits in pending-user-action; "Verify it's you" continues the same request in one popup`, async () => {
+      await openDemo('popup', pagePath)
+      await signInWithPopup()
+      await expect.poll(() => page.locator('#auth-time').textContent()).toMatch(/\(\d+ s ago\)$/)
+
+      await page.locator('#when').selectOption('later')
+      await gesture(page, '#transfer')
+      // Polled inside the page: a Playwright evaluation would hand the page a user activation.
+      await page.waitForFunction(() => document.querySelector('[data-stepup-prompt]') !== null, null, { timeout: 15_000, polling: 50 })
+      expect(await page.locator('#status').getAttribute('data-status')).toBe('pending-user-action')
+      expect(popups).toHaveLength(0)
+      expect(transfers()).toEqual([[401, ACR_1FA]])
+
+      const { popup, closed } = await clickForPopup('[data-stepup-prompt] button:first-of-type')
+      await signInAtOp(popup, { otp: true })
+      await closed
+      await expect.poll(transferResult).toEqual({ status: '200', text: 'Sent 25 EUR to DE89 3704 0044 0532 0130 00.' })
+      expect(popups).toHaveLength(1)
+      // The waiting request itself went on: one challenge, one retry, no second attempt.
+      expect(transfers()).toEqual([
+        [401, ACR_1FA],
+        [200, ACR_2FA],
+      ])
+      await expectSignedIn(ACR_2FA)
+      expect(await page.locator('[data-stepup-prompt]').count()).toBe(0)
+    }, BROWSER_TIMEOUT)
+  }
 })
