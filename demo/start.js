@@ -46,7 +46,10 @@ console.log(`
 let stopping = false
 /** @param {NodeJS.Signals} signal */
 async function stop(signal) {
-  if (stopping) return
+  if (stopping) {
+    // A second Ctrl-C while closing: stop now.
+    process.exit(130)
+  }
   stopping = true
   console.log(`\n${signal}: stopping the demo…`)
   await demo.close()

@@ -3,6 +3,7 @@
 // then calls resume() to replay the interrupted request.
 import { isStepUpError } from 'stepup-fetch'
 import { createClient } from './client.js'
+import { acrLabel, ago, shortAcr } from './format.js'
 import { recordEvent } from './timeline.js'
 
 const title = document.getElementById('title')!
@@ -10,10 +11,16 @@ const detail = document.getElementById('detail')!
 const back = document.getElementById('back')!
 
 try {
-  const result = await createClient().handleCallback()
+  const stepUp = createClient()
+  const result = await stepUp.handleCallback()
   if (result.mode === 'redirect') {
     title.textContent = 'Verified. Taking you back…'
-    recordEvent({ kind: 'step', title: 'Back from the OP: code redeemed and the ID token verified', detail: 'The app page now calls resume() to replay the interrupted request.' })
+    const { acr, authTime } = stepUp.getState()
+    recordEvent({
+      kind: 'success',
+      title: `Back from the OP: verified by stepup-fetch: ${acrLabel(acr)}`,
+      detail: `Code redeemed (PKCE); the ID token says acr ${shortAcr(acr)}, authenticated ${ago(authTime)}. The app page then calls resume() to replay an interrupted request, if there was one.`,
+    })
     location.replace(result.returnTo ?? '/')
   } else {
     title.textContent = 'Verified. You can close this window.'
@@ -31,6 +38,6 @@ try {
       detail: isStepUpError(error) ? error.message : String(error),
       ...(isStepUpError(error) ? { errorCode: error.code } : {}),
     })
-    setTimeout(() => location.replace('/'), 1500)
+    setTimeout(() => location.replace('/'), 5000)
   }
 }

@@ -4,7 +4,7 @@
 // way, popup({ fallback: 'user-action' }).
 import { isStepUpError, type StepUpError, type StepUpState } from 'stepup-fetch'
 import { config } from './client.js'
-import { acrLabel, addEvent, ago, createNarratedClient, currentMode, initTimeline, narrateError, narrateResponse, STATUS_LABELS, type Mode } from './narrate.js'
+import { acrLabel, addEvent, ago, createNarratedClient, currentMode, initTimeline, narrateError, narrateResponse, newAction, STATUS_LABELS, type Mode } from './narrate.js'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
 let mode: Mode = currentMode()
@@ -26,7 +26,8 @@ function renderSession(state: StepUpState): void {
     button.disabled = !state.authenticated
     button.title = state.authenticated ? '' : 'Sign in first'
   }
-  $('pending').hidden = state.status !== 'authorizing' || mode !== 'popup'
+  // Only for a step-up (a challenge asked for it), not for the plain sign-in popup.
+  $('pending').hidden = state.status !== 'authorizing' || mode !== 'popup' || !state.challenge
   document.body.classList.toggle('busy', state.status === 'authorizing')
 }
 stepUp.subscribe(() => renderSession(stepUp.getState()))
@@ -70,6 +71,7 @@ function transferInit(): RequestInit {
 }
 
 function run(action: () => Promise<void>): void {
+  newAction()
   action().catch((error: unknown) => showError(error, action))
 }
 
@@ -80,6 +82,11 @@ $('sign-in').addEventListener('click', () => {
 })
 $('sign-out').addEventListener('click', () => {
   stepUp.logout()
+  // Nothing started before sign-out may go on afterwards, under whoever signs in next.
+  blocked = undefined
+  $('verify-banner').hidden = true
+  $('transfer-result').textContent = ''
+  delete $('transfer-result').dataset.status
   $('balance').textContent = '•••'
   addEvent('info', 'Signed out: the tokens are gone from this tab')
 })

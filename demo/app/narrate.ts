@@ -4,27 +4,16 @@
 // verified acr and auth_time, diagnostics). Pages add their own results and errors.
 import { isStepUpError, popup, readStepUpChallenge, redirect, type Interaction, type PopupOptions, type StepUp, type StepUpState } from 'stepup-fetch'
 import { ACR_LABELS, config, createClient } from './client.js'
+import { acrLabel, ago, shortAcr } from './format.js'
 import { loadEvents, saveEvents, type EventKind, type TimelineEvent } from './timeline.js'
+
+export { acrLabel, ago, shortAcr }
 
 export type Mode = 'popup' | 'redirect'
 
 /** How the step-up opens; kept per tab (the redirect comes back to it). */
 export function currentMode(): Mode {
   return sessionStorage.getItem('demo:mode') === 'redirect' ? 'redirect' : 'popup'
-}
-
-export function shortAcr(acr: string | undefined): string {
-  return acr ? (acr.split(':').pop() ?? acr) : 'none'
-}
-
-export function ago(epochSeconds: number | undefined): string {
-  if (epochSeconds === undefined) return 'at an unknown time'
-  const seconds = Math.max(0, Math.round(Date.now() / 1000 - epochSeconds))
-  return seconds < 90 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`
-}
-
-export function acrLabel(acr: string | undefined): string {
-  return acr ? (ACR_LABELS[acr] ?? acr) : '—'
 }
 
 // --- the timeline -----------------------------------------------------------------------------
@@ -101,8 +90,17 @@ function describeToken(authorization: string | null): string {
   }
 }
 
-/** Requests (method + path) whose last answer was a step-up challenge: the next one is the retry. */
+/**
+ * Requests (method + path) whose last answer was a step-up challenge: the SDK's next request to
+ * it is the retry. Forgotten when a step-up fails (nothing is retried then) and when the page
+ * starts a new action (see {@link newAction}).
+ */
 const challenged = new Set<string>()
+
+/** Call when the user starts something: a request sent from now on is not the SDK's retry. */
+export function newAction(): void {
+  challenged.clear()
+}
 
 /** The fetch under the SDK: narrates API calls and the token request, changes nothing. */
 const narratingFetch: typeof fetch = async (input, init) => {
@@ -113,7 +111,8 @@ const narratingFetch: typeof fetch = async (input, init) => {
   if (url.origin === apiOrigin) {
     const authorization = request ? request.headers.get('authorization') : new Headers(init?.headers).get('authorization')
     const retry = challenged.delete(key)
-    addEvent('request', retry ? `Retrying once: ${key}` : key, { detail: `Sent with ${describeToken(authorization)}${retry ? ', the same body bytes' : ''}.` })
+    const hasBody = (request ? request.body : init?.body) != null
+    addEvent('request', retry ? `Retrying once: ${key}` : key, { detail: `Sent with ${describeToken(authorization)}${retry && hasBody ? ', the same body bytes' : ''}.` })
   } else if (method === 'POST' && url.pathname.endsWith('/token')) {
     addEvent('step', 'Exchanging the authorization code for tokens (PKCE)')
   }
@@ -205,11 +204,14 @@ const ERROR_TITLES: Record<string, string> = {
 
 /** Shows a failure in the timeline. */
 export function narrateError(error: unknown): void {
+  challenged.clear()
   if (!isStepUpError(error)) {
     addEvent('error', 'The request failed', { detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error) })
     return
   }
-  addEvent('error', `${ERROR_TITLES[error.code] ?? 'The step-up failed'}. Nothing was retried.`, { errorCode: error.code, detail: error.message })
+  // loop_detected: the one retry happened and was refused again; anything else: no retry at all.
+  const outcome = error.code === 'loop_detected' ? 'No further attempt.' : 'Nothing was retried.'
+  addEvent('error', `${ERROR_TITLES[error.code] ?? 'The step-up failed'}. ${outcome}`, { errorCode: error.code, detail: error.message })
 }
 
 /** Shows an API answer in the timeline. */

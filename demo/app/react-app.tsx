@@ -7,13 +7,14 @@ import { createRoot } from 'react-dom/client'
 import { createStepUpKy } from 'stepup-fetch/ky'
 import { StepUpPrompt, StepUpProvider, useStepUp, useStepUpClient } from 'stepup-fetch/react'
 import { config } from './client.js'
-import { acrLabel, addEvent, ago, createNarratedClient, initTimeline, narrateError, narrateResponse, STATUS_LABELS } from './narrate.js'
+import { acrLabel, addEvent, ago, createNarratedClient, initTimeline, narrateError, narrateResponse, newAction, STATUS_LABELS } from './narrate.js'
 
 const stepUp = createNarratedClient({ fallback: 'user-action' }, 'popup')
 const api = createStepUpKy(stepUp, { prefix: config.api, retry: 0 })
 
 /** One API call through ky, narrated; rejects like ky does (HTTPError, StepUpError). */
 async function call<T>(path: string, options?: Options): Promise<T> {
+  newAction()
   try {
     const response = await api(path.slice(1), options)
     const body = (await response.json()) as T

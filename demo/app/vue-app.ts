@@ -4,12 +4,13 @@
 import { createApp, defineComponent, h, onScopeDispose, ref, type VNode } from 'vue'
 import { StepUpPlugin, useStepUp, useStepUpClient } from 'stepup-fetch/vue'
 import { config } from './client.js'
-import { acrLabel, addEvent, ago, createNarratedClient, initTimeline, narrateError, narrateResponse, STATUS_LABELS } from './narrate.js'
+import { acrLabel, addEvent, ago, createNarratedClient, initTimeline, narrateError, narrateResponse, newAction, STATUS_LABELS } from './narrate.js'
 
 const stepUp = createNarratedClient({ fallback: 'user-action' }, 'popup')
 
 /** One API call through stepUp.fetch, narrated; resolves with the JSON body of a 2xx. */
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  newAction()
   try {
     const response = await stepUp.fetch(`${config.api}${path}`, init)
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>

@@ -20,7 +20,7 @@ afterEach(() => {
 })
 
 function start(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [START], { env: { ...process.env, DEMO_QUIET: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [START], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -38,6 +38,7 @@ async function reachable(url: string): Promise<boolean> {
 
 describe('npm run demo', () => {
   it('prints the URLs, serves the SPA, the OP and the API, and Ctrl-C (SIGINT) stops all of them', async () => {
+    // As a visitor runs it: dev mode, with Vite's file watcher and hot-reload socket.
     const demo = start({ DEMO_PORT: '0', DEMO_OP_PORT: '0', DEMO_API_PORT: '0' })
     await expect.poll(demo.output, { timeout: 20_000 }).toContain('Ctrl-C stops everything')
     const url = (label: string): string => demo.output().match(new RegExp(`${label}\\s+(http://127\\.0\\.0\\.1:\\d+)`))![1]!
@@ -66,7 +67,7 @@ describe('npm run demo', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     const { port } = blocker.address() as AddressInfo
     try {
-      const demo = start({ DEMO_PORT: String(port), DEMO_OP_PORT: '0', DEMO_API_PORT: '0' })
+      const demo = start({ DEMO_PORT: String(port), DEMO_OP_PORT: '0', DEMO_API_PORT: '0', DEMO_QUIET: '1' })
       expect(await demo.exited).toBe(1)
       expect(demo.output()).toContain('DEMO_PORT=5180 DEMO_OP_PORT=4010 DEMO_API_PORT=4011 npm run demo')
     } finally {
