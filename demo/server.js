@@ -1,6 +1,7 @@
 // The demo: the real OP (servers/op.js), the real API (servers/api.js) and the SPA (demo/app)
 // served by Vite from this repo's source, all on 127.0.0.1. `npm run demo` runs demo/start.js;
 // the browser tests call startDemo() in-process with random ports.
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -73,7 +74,6 @@ export async function startDemo(options = {}) {
     cacheDir,
     oxc: { jsx: { runtime: 'automatic', importSource: 'react' } },
     define: { __VUE_OPTIONS_API__: 'false', __VUE_PROD_DEVTOOLS__: 'false', __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false' },
-    build: { rollupOptions: { input: ['index.html', 'react.html', 'vue.html', 'callback.html'].map((page) => path.join(ROOT, 'demo/app', page)) } },
     server: {
       host: '127.0.0.1',
       port,
@@ -85,6 +85,8 @@ export async function startDemo(options = {}) {
     plugins: [
       {
         name: 'stepup-fetch-demo',
+        // Every page has the same top bar, timeline and footer: <!-- demo:header --> and so on.
+        transformIndexHtml: (html) => html.replace(/<!-- demo:(header|timeline|footer) -->/g, (_, name) => readFileSync(path.join(ROOT, 'demo/app/partials', `${name}.html`), 'utf8')),
         resolveId: (id) => (id === CONFIG_MODULE ? `\0${CONFIG_MODULE}` : undefined),
         load: async (id) => (id === `\0${CONFIG_MODULE}` ? `export default ${JSON.stringify(await ready)}` : undefined),
         configureServer(server) {
