@@ -48,8 +48,10 @@ export interface RequestRecord {
   sub: string | undefined
   /** Status of the answer. */
   status: number
-  /** "invalid_token" or "insufficient_user_authentication" when the answer was a challenge. */
+  /** "invalid_token", "insufficient_user_authentication", "invalid_dpop_proof" or "use_dpop_nonce" when the answer was a challenge. */
   error: string | undefined
+  /** The Authorization scheme sent. */
+  scheme: 'Bearer' | 'DPoP' | undefined
 }
 
 export interface ApiOptions {
@@ -71,6 +73,8 @@ export interface ApiOptions {
   maxAgeLeeway?: number
   /** Extra routes, or overrides of built-in ones. */
   routes?: RouteRule[]
+  /** DPoP proofs must carry a nonce this server issued (use_dpop_nonce + DPoP-Nonce; default false). */
+  requireDpopNonce?: boolean
 }
 
 export interface RunningApi {
@@ -81,12 +85,16 @@ export interface RunningApi {
   requests: RequestRecord[]
   resetRequests(): void
   /** Change how challenges are sent from now on (omitted fields keep their value); returns the settings in effect. */
-  configure(changes: { exposeWwwAuthenticate?: boolean; jsonBodyChallenge?: boolean }): { exposeWwwAuthenticate: boolean; jsonBodyChallenge: boolean }
+  configure(changes: { exposeWwwAuthenticate?: boolean; jsonBodyChallenge?: boolean; requireDpopNonce?: boolean }): { exposeWwwAuthenticate: boolean; jsonBodyChallenge: boolean; requireDpopNonce: boolean }
+  /** Issue a new DPoP nonce; proofs with the old one get use_dpop_nonce (when nonces are required). */
+  rotateDpopNonce(): string
   /** Add or replace a route. */
   addRoute(route: RouteRule): void
   close(): Promise<void>
 }
 
 export declare const DEFAULT_ROUTES: RouteRule[]
+/** Signature algorithms accepted in DPoP proofs. */
+export declare const DPOP_ALGS: string[]
 export declare function acrSatisfies(required: string | undefined, acr: unknown): boolean
 export declare function startApi(options: ApiOptions): Promise<RunningApi>

@@ -8,11 +8,20 @@
 //       error_description="A different authentication level is required",
 //       acr_values="urn:demo:loa:2fa", max_age=300
 //
-// (and, unless turned off, the same challenge as a JSON body). Plain Node http, no
-// framework. Everything listens on 127.0.0.1 only.
+// (and, unless turned off, the same challenge as a JSON body). DPoP-bound tokens (RFC 9449)
+// are accepted as `Authorization: DPoP <JWT>` with a `DPoP` proof, verified for real: the
+// proof's signature, htm, htu, iat, jti and ath, and its key's thumbprint against the token's
+// `cnf.jkt`; their challenges use the `DPoP` scheme. Plain Node http, no framework.
+// Everything listens on 127.0.0.1 only.
 
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { EmbeddedJWK, calculateJwkThumbprint, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+
+/** Signature algorithms accepted in DPoP proofs (the `algs` of our DPoP challenges). */
+export const DPOP_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'];
+/** Seconds a DPoP proof's `iat` may be away from now. */
+const DPOP_WINDOW = 300;
 
 export const ACR_1FA = 'urn:demo:loa:1fa';
 export const ACR_2FA = 'urn:demo:loa:2fa';
@@ -53,7 +62,9 @@ export const ACR_ORDER = [ACR_1FA, ACR_2FA];
  * @property {number | undefined} authTime the verified token's auth_time
  * @property {string | undefined} sub
  * @property {number} status the answer's status code
- * @property {string | undefined} error invalid_token / insufficient_user_authentication
+ * @property {string | undefined} error invalid_token / insufficient_user_authentication /
+ *   invalid_dpop_proof / use_dpop_nonce
+ * @property {'Bearer' | 'DPoP' | undefined} scheme the Authorization scheme sent
  */
 
 /**
@@ -69,6 +80,8 @@ export const ACR_ORDER = [ACR_1FA, ACR_2FA];
  * @property {number} [maxAgeLeeway] seconds of slack on max_age checks (default 5), so a
  *   token obtained for max_age=0 is good for the retry it was obtained for
  * @property {RouteRule[]} [routes] extra routes (or overrides of built-in ones)
+ * @property {boolean} [requireDpopNonce] DPoP proofs must carry a nonce this server issued
+ *   (answered with `use_dpop_nonce` and a `DPoP-Nonce` header; default false)
  */
 
 /**
@@ -142,7 +155,10 @@ export function acrSatisfies(required, acr) {
 export async function startApi(options) {
   const { issuer, audience, maxAgeLeeway = 5 } = options;
   // Changeable at run time (configure()), so the demo can switch a misconfigured API on and off.
-  let { exposeWwwAuthenticate = true, jsonBodyChallenge = true } = options;
+  let { exposeWwwAuthenticate = true, jsonBodyChallenge = true, requireDpopNonce = false } = options;
+  let dpopNonce = randomBytes(16).toString('base64url');
+  /** DPoP proof jti values seen, with when they may be forgotten (epoch seconds). */
+  const seenJti = new Map();
   if (!issuer || !audience) throw new TypeError('startApi needs { issuer, audience }');
 
   /** @type {Map<string, RouteRule>} */
@@ -211,6 +227,7 @@ export async function startApi(options) {
       method,
       path: url.pathname,
       authorization: req.headers.authorization !== undefined,
+      scheme: undefined,
       acr: undefined,
       authTime: undefined,
       sub: undefined,
@@ -229,7 +246,9 @@ export async function startApi(options) {
     let token;
     if (!route.public) {
       // 1. A token at all? (RFC 6750 §3: no error code when none was sent.)
-      const match = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(req.headers.authorization ?? '');
+      const match = /^(Bearer|DPoP)\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(req.headers.authorization ?? '');
+      const scheme = match?.[1]?.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+      if (match) record.scheme = scheme;
       if (!match) {
         if (route.alwaysChallenge) return stepUpChallenge(route, send, record);
         return send(401, { error: 'unauthorized', error_description: 'A bearer token is required' }, {
@@ -239,7 +258,7 @@ export async function startApi(options) {
 
       // 2. A valid token from our OP, for us?
       try {
-        ({ payload: token } = await jwtVerify(/** @type {string} */ (match[1]), await getJwks(), {
+        ({ payload: token } = await jwtVerify(/** @type {string} */ (match[2]), await getJwks(), {
           issuer,
           audience,
           typ: 'at+jwt',
@@ -253,19 +272,33 @@ export async function startApi(options) {
         });
       }
       const claims = /** @type {import('jose').JWTPayload} */ (token);
+
+      // 2b. Sender-constrained? A DPoP-bound token needs the DPoP scheme and a valid proof.
+      const cnf = /** @type {{ jkt?: unknown } | undefined} */ (claims.cnf);
+      const jkt = typeof cnf?.jkt === 'string' ? cnf.jkt : undefined;
+      if (jkt !== undefined || scheme === 'DPoP') {
+        const problem = await checkDpop(req, method, url, /** @type {string} */ (match[2]), jkt, scheme);
+        if (problem) {
+          record.error = problem.error;
+          return send(401, { error: problem.error, error_description: problem.description }, {
+            'www-authenticate': `DPoP error="${problem.error}", error_description="${problem.description}", algs="${DPOP_ALGS.join(' ')}"`,
+            ...(problem.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpopNonce } : {}),
+          });
+        }
+      }
       record.acr = typeof claims.acr === 'string' ? claims.acr : undefined;
       record.authTime = typeof claims.auth_time === 'number' ? claims.auth_time : undefined;
       record.sub = claims.sub;
 
       // 3. Strong and recent enough for this route? (RFC 9470)
       if (route.alwaysChallenge || !acrSatisfies(route.acr, claims.acr)) {
-        return stepUpChallenge(route, send, record);
+        return stepUpChallenge(route, send, record, undefined, scheme);
       }
       if (route.maxAge !== undefined) {
         const authTime = typeof claims.auth_time === 'number' ? claims.auth_time : undefined;
         const age = authTime === undefined ? Infinity : Math.floor(Date.now() / 1000) - authTime;
         if (age > route.maxAge + maxAgeLeeway) {
-          return stepUpChallenge(route, send, record, 'More recent authentication is required');
+          return stepUpChallenge(route, send, record, 'More recent authentication is required', scheme);
         }
       }
     }
@@ -287,8 +320,9 @@ export async function startApi(options) {
    * @param {(status: number, payload: unknown, headers?: Record<string, string>) => void} send
    * @param {RequestRecord} record
    * @param {string} [description]
+   * @param {'Bearer' | 'DPoP'} [scheme] the scheme the request used (DPoP challenges add `algs`)
    */
-  function stepUpChallenge(route, send, record, description = 'A different authentication level is required') {
+  function stepUpChallenge(route, send, record, description = 'A different authentication level is required', scheme = 'Bearer') {
     record.error = 'insufficient_user_authentication';
     const params = [
       'error="insufficient_user_authentication"',
@@ -304,7 +338,52 @@ export async function startApi(options) {
           ...(route.maxAge !== undefined ? { max_age: route.maxAge } : {}),
         }
       : { message: 'Unauthorized' };
-    send(401, body, { 'www-authenticate': `Bearer ${params.join(', ')}` });
+    if (scheme === 'DPoP') params.push(`algs="${DPOP_ALGS.join(' ')}"`);
+    send(401, body, { 'www-authenticate': `${scheme} ${params.join(', ')}` });
+  }
+
+  /**
+   * RFC 9449 §4.3 and §7: the proof in the `DPoP` header for this request and this token.
+   * @param {http.IncomingMessage} req
+   * @param {string} method
+   * @param {URL} url
+   * @param {string} accessToken
+   * @param {string | undefined} jkt the token's cnf.jkt
+   * @param {'Bearer' | 'DPoP'} scheme
+   * @returns {Promise<{ error: string, description: string } | undefined>}
+   */
+  async function checkDpop(req, method, url, accessToken, jkt, scheme) {
+    const invalid = (/** @type {string} */ description) => ({ error: 'invalid_dpop_proof', description });
+    if (jkt === undefined) return { error: 'invalid_token', description: 'The access token is not DPoP-bound: send it as Bearer' };
+    if (scheme !== 'DPoP') return { error: 'invalid_token', description: 'The access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof' };
+    const proof = req.headers.dpop;
+    if (typeof proof !== 'string' || proof.includes(',')) return invalid('Exactly one DPoP proof is required');
+    /** @type {import('jose').JWTPayload} */
+    let payload;
+    /** @type {import('jose').JWK | undefined} */
+    let jwk;
+    try {
+      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGS });
+      payload = verified.payload;
+      jwk = verified.protectedHeader.jwk;
+    } catch {
+      return invalid('The DPoP proof is not a valid dpop+jwt signed with its embedded key');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    // htu: this server's URL as the client called it, without query and fragment.
+    const htu = `http://${req.headers.host}${url.pathname}`;
+    if (payload.htm !== method) return invalid(`The DPoP proof's htm is not ${method}`);
+    if (typeof payload.htu !== 'string' || payload.htu.split(/[?#]/)[0] !== htu) return invalid(`The DPoP proof's htu is not ${htu}`);
+    if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > DPOP_WINDOW) return invalid('The DPoP proof is too old or from the future');
+    if (typeof payload.jti !== 'string' || !payload.jti) return invalid('The DPoP proof has no jti');
+    for (const [jti, until] of seenJti) if (until < now) seenJti.delete(jti);
+    if (seenJti.has(payload.jti)) return invalid('The DPoP proof was used before');
+    const ath = createHash('sha256').update(accessToken).digest('base64url');
+    if (payload.ath !== ath) return invalid("The DPoP proof's ath does not match the access token");
+    if (!jwk || (await calculateJwkThumbprint(jwk)) !== jkt) return invalid("The DPoP proof's key is not the one the token is bound to");
+    if (requireDpopNonce && payload.nonce !== dpopNonce) return { error: 'use_dpop_nonce', description: 'Resource server requires nonce in DPoP proof' };
+    seenJti.set(payload.jti, now + 2 * DPOP_WINDOW);
+    return undefined;
   }
 
   /**
@@ -323,7 +402,7 @@ export async function startApi(options) {
     } else if (allowed === '*') {
       res.setHeader('access-control-allow-origin', '*');
     }
-    if (exposeWwwAuthenticate) res.setHeader('access-control-expose-headers', 'WWW-Authenticate');
+    res.setHeader('access-control-expose-headers', exposeWwwAuthenticate ? 'WWW-Authenticate, DPoP-Nonce' : 'DPoP-Nonce');
   }
 
   await new Promise((resolve, reject) => {
@@ -344,12 +423,18 @@ export async function startApi(options) {
     },
     /**
      * Change how challenges are sent from now on (omitted fields keep their value).
-     * @param {{ exposeWwwAuthenticate?: boolean, jsonBodyChallenge?: boolean }} changes
+     * @param {{ exposeWwwAuthenticate?: boolean, jsonBodyChallenge?: boolean, requireDpopNonce?: boolean }} changes
      */
     configure(changes) {
       if (changes.exposeWwwAuthenticate !== undefined) exposeWwwAuthenticate = changes.exposeWwwAuthenticate;
       if (changes.jsonBodyChallenge !== undefined) jsonBodyChallenge = changes.jsonBodyChallenge;
-      return { exposeWwwAuthenticate, jsonBodyChallenge };
+      if (changes.requireDpopNonce !== undefined) requireDpopNonce = changes.requireDpopNonce;
+      return { exposeWwwAuthenticate, jsonBodyChallenge, requireDpopNonce };
+    },
+    /** Issue a new DPoP nonce: proofs with the old one get `use_dpop_nonce` (when nonces are required). */
+    rotateDpopNonce() {
+      dpopNonce = randomBytes(16).toString('base64url');
+      return dpopNonce;
     },
     /** Add or replace a route. */
     addRoute(/** @type {RouteRule} */ route) {

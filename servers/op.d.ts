@@ -34,6 +34,10 @@ export interface OpOptions {
   idTokenTtl?: number
   /** Key of the per-interaction one-time codes (default random). */
   otpSecret?: string
+  /** Issue a rotating refresh token with every code exchange (default true). */
+  refreshTokens?: boolean
+  /** Refresh token lifetime in seconds (default 86400). */
+  refreshTokenTtl?: number
 }
 
 export interface LoginRecord {
@@ -97,6 +101,8 @@ export interface RunningOp {
   setAuthTimeAgo(seconds: number | null): void
   /** Decide the outcome of logins in code (takes precedence over the other knobs). null: off. */
   setNextLogin(fn: NextLogin | null): void
+  /** Require a server-provided nonce in DPoP proofs at the token endpoint (use_dpop_nonce). */
+  setRequireDpopNonce(on: boolean): void
   /** Turn every knob off and forget recorded logins. */
   resetKnobs(): void
   /** Stop listening and drop open connections. */

@@ -67,6 +67,9 @@ function loadOidcProvider() {
  * @property {number} [accessTokenTtl] seconds (default 300).
  * @property {number} [idTokenTtl] seconds (default 600).
  * @property {string} [otpSecret] key of the per-interaction one-time codes (default random).
+ * @property {boolean} [refreshTokens] issue a rotating refresh token with every code exchange
+ *   (default true; false: sessions end when the access token expires).
+ * @property {number} [refreshTokenTtl] seconds (default 86400).
  */
 
 /**
@@ -113,6 +116,8 @@ export async function startOp(options = {}) {
   const accessTokenTtl = options.accessTokenTtl ?? 300;
   const idTokenTtl = options.idTokenTtl ?? 600;
   const otpSecret = options.otpSecret ?? randomBytes(32).toString('hex');
+  const refreshTokens = options.refreshTokens ?? true;
+  const refreshTokenTtl = options.refreshTokenTtl ?? 24 * 60 * 60;
 
   // ---- Test knobs: each stays in effect until set back to null (or resetKnobs()).
   const knobs = {
@@ -120,6 +125,7 @@ export async function startOp(options = {}) {
     /** @type {{ error: string, description: string } | null} */ interactionError: null,
     /** @type {string | null} */ accountId: null,
     /** @type {number | null} */ authTimeAgo: null,
+    dpopNonce: false,
   };
   /** @type {NextLogin | null} */
   let nextLogin = null;
@@ -257,6 +263,9 @@ export async function startOp(options = {}) {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      // RFC 9449. Tokens requested with a DPoP proof are bound to its key (cnf.jkt in the JWT
+      // access token, and the refresh token of a public client). Nonces only when a test asks.
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => knobs.dpopNonce },
       resourceIndicators: {
         enabled: true,
         // No `resource` parameter → the API. Its access tokens are JWTs.
@@ -301,6 +310,12 @@ export async function startOp(options = {}) {
 
     pkce: { required: () => true },
 
+    // Refresh tokens for the SPA without offline_access (which oidc-provider keeps only with
+    // prompt=consent), rotated on every use: a used one is refused, and its reuse revokes the
+    // grant. A refresh keeps the acr, amr and auth_time of the login it came from.
+    issueRefreshToken: async (_ctx, client) => refreshTokens && client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: () => true,
+
     ttl: {
       AccessToken: accessTokenTtl,
       AuthorizationCode: 60,
@@ -308,7 +323,7 @@ export async function startOp(options = {}) {
       Interaction: 600,
       Session: 24 * 60 * 60,
       Grant: 24 * 60 * 60,
-      RefreshToken: 24 * 60 * 60,
+      RefreshToken: refreshTokenTtl,
     },
 
     async renderError(ctx, out) {
@@ -500,8 +515,13 @@ export async function startOp(options = {}) {
     setNextLogin(/** @type {NextLogin | null} */ fn) {
       nextLogin = fn;
     },
+    /** Require a server-provided nonce in DPoP proofs at the token endpoint (`use_dpop_nonce`). */
+    setRequireDpopNonce(/** @type {boolean} */ on) {
+      knobs.dpopNonce = on;
+    },
     /** Turn every knob off and forget recorded logins. */
     resetKnobs() {
+      knobs.dpopNonce = false;
       knobs.loginAcr = null;
       knobs.interactionError = null;
       knobs.accountId = null;

@@ -8,16 +8,18 @@ import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA, startOp, type RunningOp } from '../../servers/op.js'
 import { startApi, type RunningApi } from '../../servers/api.js'
-import { createUserAgent, UserAgentError, type InteractionOptions, type UserAgent } from './login.js'
+import { createUserAgent, UserAgentError } from './login.js'
+import { connect, type RelyingParty } from './oauth-client.js'
 
 const SPA_ORIGIN = 'http://127.0.0.1:5173'
-const insecure = { [oauth.allowInsecureRequests]: true } as const
 
 let op: RunningOp
 let api: RunningApi
 let hiddenApi: RunningApi
 let as: oauth.AuthorizationServer
 let client: oauth.Client
+let authorize: RelyingParty['authorize']
+let login: RelyingParty['login']
 
 beforeAll(async () => {
   op = await startOp()
@@ -25,9 +27,7 @@ beforeAll(async () => {
     startApi({ issuer: op.issuer, audience: op.resource }),
     startApi({ issuer: op.issuer, audience: op.resource, exposeWwwAuthenticate: false, jsonBodyChallenge: false }),
   ])
-  const issuer = new URL(op.issuer)
-  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure))
-  client = { client_id: op.clientId }
+  ;({ as, client, authorize, login } = await connect(op))
 })
 
 afterAll(async () => {
@@ -37,56 +37,6 @@ afterAll(async () => {
 afterEach(() => {
   op.resetKnobs()
 })
-
-interface FlowParams {
-  acrValues?: string
-  claims?: unknown
-  maxAge?: number
-  scope?: string
-}
-
-/** One authorization-code + PKCE flow through the user agent; returns the raw callback. */
-async function authorize(ua: UserAgent, params: FlowParams = {}, options: InteractionOptions = {}) {
-  const codeVerifier = oauth.generateRandomCodeVerifier()
-  const state = oauth.generateRandomState()
-  const nonce = oauth.generateRandomNonce()
-  const url = new URL(as.authorization_endpoint!)
-  url.searchParams.set('client_id', client.client_id)
-  url.searchParams.set('redirect_uri', op.redirectUri)
-  url.searchParams.set('response_type', 'code')
-  url.searchParams.set('scope', params.scope ?? 'openid')
-  url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier))
-  url.searchParams.set('code_challenge_method', 'S256')
-  url.searchParams.set('state', state)
-  url.searchParams.set('nonce', nonce)
-  if (params.acrValues) url.searchParams.set('acr_values', params.acrValues)
-  if (params.claims) url.searchParams.set('claims', JSON.stringify(params.claims))
-  if (params.maxAge !== undefined) url.searchParams.set('max_age', String(params.maxAge))
-  const callback = await ua.interaction(options)(url, { signal: AbortSignal.timeout(5_000) })
-  return { callback, state, nonce, codeVerifier }
-}
-
-/** authorize() + code exchange; returns the tokens and the validated ID token claims. */
-async function login(ua: UserAgent, params: FlowParams = {}, options: InteractionOptions = {}) {
-  const { callback, state, nonce, codeVerifier } = await authorize(ua, params, options)
-  const callbackParams = oauth.validateAuthResponse(as, client, callback, state)
-  const response = await oauth.authorizationCodeGrantRequest(
-    as,
-    client,
-    oauth.None(),
-    callbackParams,
-    op.redirectUri,
-    codeVerifier,
-    insecure,
-  )
-  const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, {
-    expectedNonce: nonce,
-    requireIdToken: true,
-    ...(params.maxAge !== undefined ? { maxAge: params.maxAge } : {}),
-  })
-  const idToken = oauth.getValidatedIdTokenClaims(tokens)!
-  return { callback, tokens, idToken, accessToken: tokens.access_token }
-}
 
 const get = (path: string, token?: string, base = api.url) =>
   fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} })
@@ -484,7 +434,7 @@ describe('API', () => {
       headers: { origin: SPA_ORIGIN, authorization: `Bearer ${token1fa}` },
     })
     expect(exposed.headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN)
-    expect(exposed.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate')
+    expect(exposed.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate, DPoP-Nonce')
 
     const hidden = await fetch(`${hiddenApi.url}/api/transfer`, {
       method: 'POST',
@@ -492,7 +442,7 @@ describe('API', () => {
     })
     expect(hidden.status).toBe(401)
     expect(hidden.headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN)
-    expect(hidden.headers.get('access-control-expose-headers')).toBeNull()
+    expect(hidden.headers.get('access-control-expose-headers')).toBe('DPoP-Nonce')
     // jsonBodyChallenge: false → no challenge in the body either
     expect(await hidden.json()).not.toHaveProperty('error')
   })
@@ -500,16 +450,16 @@ describe('API', () => {
   it('configure() switches the CORS exposure and the JSON body at run time', async () => {
     const transfer = () => fetch(`${hiddenApi.url}/api/transfer`, { method: 'POST', headers: { origin: SPA_ORIGIN, authorization: `Bearer ${token1fa}` } })
     try {
-      expect(hiddenApi.configure({ jsonBodyChallenge: true })).toEqual({ exposeWwwAuthenticate: false, jsonBodyChallenge: true })
+      expect(hiddenApi.configure({ jsonBodyChallenge: true })).toEqual({ exposeWwwAuthenticate: false, jsonBodyChallenge: true, requireDpopNonce: false })
       const bodyOnly = await transfer()
-      expect(bodyOnly.headers.get('access-control-expose-headers')).toBeNull()
+      expect(bodyOnly.headers.get('access-control-expose-headers')).toBe('DPoP-Nonce')
       expect(await bodyOnly.json()).toMatchObject({ error: 'insufficient_user_authentication', acr_values: ACR_2FA, max_age: 300 })
 
-      expect(hiddenApi.configure({ exposeWwwAuthenticate: true })).toEqual({ exposeWwwAuthenticate: true, jsonBodyChallenge: true })
-      expect((await transfer()).headers.get('access-control-expose-headers')).toBe('WWW-Authenticate')
+      expect(hiddenApi.configure({ exposeWwwAuthenticate: true })).toEqual({ exposeWwwAuthenticate: true, jsonBodyChallenge: true, requireDpopNonce: false })
+      expect((await transfer()).headers.get('access-control-expose-headers')).toBe('WWW-Authenticate, DPoP-Nonce')
     } finally {
       hiddenApi.configure({ exposeWwwAuthenticate: false, jsonBodyChallenge: false })
     }
-    expect((await transfer()).headers.get('access-control-expose-headers')).toBeNull()
+    expect((await transfer()).headers.get('access-control-expose-headers')).toBe('DPoP-Nonce')
   })
 })
