@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import { isStepUpError, StepUpError } from '../errors/step-up-error.js'
+import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
 import { isAbortError, messageOf, redeemCallback } from '../flows/callback.js'
 import { deliverToOpener } from '../flows/handoff.js'
@@ -215,13 +215,13 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const issuer = parseAbsoluteUrl(options.issuer, 'issuer')
   const insecure = isLoopbackHttp(issuer)
   if (issuer.protocol !== 'https:' && !insecure) {
-    throw codedTypeError(`"issuer" must be an https: URL (http: only on 127.0.0.1, [::1] or localhost), got ${JSON.stringify(options.issuer)}`, 'ERR_INVALID_ARG_VALUE')
+    throw codedTypeError(`"issuer" must be https: (http: only on 127.0.0.1, [::1] or localhost), got ${JSON.stringify(options.issuer)}`, 'ERR_INVALID_ARG_VALUE')
   }
   parseAbsoluteUrl(options.redirectUri, 'redirectUri')
   const isProtected = compileProtect(options.protect)
   const scope = options.scope ?? 'openid'
   if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
-    throw codedTypeError(`"scope" must include "openid" (the step-up is proven by the ID token), got ${JSON.stringify(scope)}`, 'ERR_INVALID_ARG_VALUE')
+    throw codedTypeError(`"scope" must include "openid", got ${JSON.stringify(scope)}`, 'ERR_INVALID_ARG_VALUE')
   }
   const interaction = resolveInteraction(options.interaction)
   const acceptAcr = options.acceptAcr ?? defaultAcceptAcr
@@ -280,7 +280,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
         return await oauth.processDiscoveryResponse(issuer, response)
       } catch (error) {
         metadata = undefined // a failed discovery is retried by the next flow
-        throw new StepUpError('discovery_error', `could not read the OP metadata from ${issuer.href}: ${messageOf(error)}; check "issuer" and the OP's CORS settings`, { cause: error })
+        throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
       }
     })()
     return metadata
@@ -334,7 +334,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
     })
     signal?.throwIfAborted()
-    if (epoch !== started) throw new StepUpError('aborted', 'signed out while the step-up was finishing; its token was dropped', { challenge })
+    if (epoch !== started) throw new StepUpError('aborted', 'signed out during the step-up', { challenge })
     saveTokens(record)
     return record
   }
@@ -395,7 +395,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!Array.isArray(supported) || !requirement) return
     for (const acr of requirement.acrValues) {
       if (!supported.includes(acr)) {
-        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported; it may ignore the requirement (the SDK still verifies the acr it returns)`)
+        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
       }
     }
   }
@@ -412,7 +412,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       // Cross-origin: the browser hides WWW-Authenticate unless the API exposes it (Fetch §3.2.3).
       const diagnostic = new StepUpError(
         'challenge_unreadable',
-        `a 401 from ${url.origin} carried no readable challenge; if it is a step-up challenge, the API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
+        `a 401 from ${url.origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
       )
       setState({ diagnostic })
       warnOnce(`unreadable:${url.origin}`, diagnostic.message)
@@ -539,7 +539,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       writeJson(keys.redirect, undefined)
       // Handled in the page that navigated away (an SPA route): its redirect flow can never
       // settle, so cancel it; resume() is the one replay of the interrupted request.
-      queue.abortAll('the redirect step-up finished in this page; call resume() to replay the interrupted request')
+      queue.abortAll('the redirect step-up finished in this page; resume() replays the request')
       callbacksInFlight++
       setState({ status: 'authorizing', error: undefined })
       try {
@@ -567,7 +567,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (late) return late
     writeJson(keys.redirect, undefined)
     writeJson(keys.resume, undefined)
-    const failure = new StepUpError('state_mismatch', 'this callback belongs to no pending step-up (a stale tab, an old link, or a forged one); start again from the app')
+    const failure = stateMismatch()
     setState({ status: 'error', error: failure })
     throw failure
   }
@@ -581,15 +581,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!record) return skip('nothing_saved', 'no interrupted request was saved')
     if ('unsaved' in record) {
       writeJson(keys.resume, undefined)
-      return skip('body_not_saved', `the interrupted request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
+      return skip('body_not_saved', `the request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
     }
-    if (!record.ready) return skip('not_ready', 'the step-up has not finished; call handleCallback() on the redirect URI first')
+    if (!record.ready) return skip('not_ready', 'call handleCallback() on the redirect URI first')
     // Deleted before the replay: a reload never replays twice (and it is the one retry).
     writeJson(keys.resume, undefined)
     const request = restoreRequest(record.request)
     const url = new URL(request.url)
     // Whatever sessionStorage holds, a token goes only where protect says.
-    if (!isProtected(url)) return skip('nothing_saved', `the saved request is for ${url.origin}, which "protect" does not cover; it was not replayed`)
+    if (!isProtected(url)) return skip('nothing_saved', `not replayed: "protect" does not cover ${url.origin}`)
     const { requirement } = record
     const route = routeOf(request.method, url)
     if (requirement) remember(route, requirement)
@@ -597,7 +597,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // still work seconds later); only expiry counts.
     const token = tokens.obtainedFor(requirement, Date.now())
     if (!token) {
-      return skip('token_lost', "the step-up token is gone (storage: 'memory' and the page reloaded); use storage: 'session' or handle the callback inside the SPA")
+      return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
     }
     request.headers.set('authorization', authorizationHeader(token))
     const response = await baseFetch(request)
@@ -613,7 +613,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   const logout = (): void => {
     epoch++
-    queue.abortAll('signed out while a step-up was pending')
+    queue.abortAll('signed out')
     tokens.clear()
     routes.clear()
     store.save([])
@@ -655,7 +655,7 @@ function routeOf(method: string, url: URL): string {
 function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
   return new StepUpError(
     'loop_detected',
-    `${method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
+    `${method} ${url.href} was challenged again after a step-up: the API refuses the new token (align its acr and max_age rules with its challenge)`,
     { challenge },
   )
 }
