@@ -78,18 +78,20 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
   let follows: Follows = 'bare'
   let i = 0
 
+  /** Advances `i` past what `re` matches at `i` and returns the match. */
   const scan = (re: RegExp): string => {
+    const from = i
     re.lastIndex = i
-    const match = re.exec(s)?.[0] ?? ''
-    i += match.length
-    return match
+    // test() rather than exec(): no match array per token. A failed test resets lastIndex to 0.
+    if (re.test(s)) i = re.lastIndex
+    return s.slice(from, i)
   }
   const malformed = (problem: string): StepUpError =>
     new StepUpError('malformed_challenge', `invalid WWW-Authenticate header: ${problem}`)
   const unexpected = (expected: string, k = i): StepUpError =>
     malformed(`unexpected ${k < s.length ? describeChar(s.charCodeAt(k)) : 'end of header'} at position ${k + offset}, expected ${expected}`)
   const param = (name: string, at: number): void => {
-    const where = `auth-param ${quote(name)} at position ${at + offset}`
+    const where = (): string => `auth-param ${quote(name)} at position ${at + offset}`
     scan(OWS)
     let paramValue: string
     if (s[i] === '"') {
@@ -109,11 +111,11 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       i++
     } else {
       paramValue = scan(TOKEN)
-      if (!paramValue) throw i === s.length || s[i] === ',' ? malformed(`${where} has no value`) : unexpected(`a token or quoted-string as the value of auth-param ${quote(name)}`)
+      if (!paramValue) throw i === s.length || s[i] === ',' ? malformed(`${where()} has no value`) : unexpected(`a token or quoted-string as the value of auth-param ${quote(name)}`)
     }
     // RFC 9110 §11.2: "Each parameter name MUST only occur once per challenge." Two values
     // for, say, acr_values would leave us guessing which one the server meant.
-    if (Object.hasOwn(current!.params, name)) throw malformed(`duplicate ${where} in auth-scheme ${quote(current!.scheme)}`)
+    if (Object.hasOwn(current!.params, name)) throw malformed(`duplicate ${where()} in auth-scheme ${quote(current!.scheme)}`)
     // defineProperty rather than assignment: a parameter named `__proto__` must become an own
     // property, not replace the object's prototype.
     Object.defineProperty(current!.params, name, { value: paramValue, enumerable: true, writable: true, configurable: true })
@@ -131,10 +133,13 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
     if (s[i] === '=') {
       // `token BWS "="` can only be an auth-param (RFC 9110 §11.2): it belongs to the
       // challenge before it, as in `Newauth realm="apps", type=1`.
-      const where = `auth-param ${quote(name.toLowerCase())} at position ${nameStart + offset}`
-      if (!current) throw malformed(`${where} comes before any auth-scheme`)
-      if (follows === 'token68') throw malformed(`${where} follows a token68; a challenge has either a token68 or parameters`)
-      if (follows === 'bare') throw malformed(`${where} belongs to no parameter list: auth-scheme ${quote(current.scheme)} is not followed by a space`)
+      // 'params' implies a current challenge.
+      if (follows !== 'params') {
+        const where = `auth-param ${quote(name.toLowerCase())} at position ${nameStart + offset}`
+        if (!current) throw malformed(`${where} comes before any auth-scheme`)
+        if (follows === 'token68') throw malformed(`${where} follows a token68; a challenge has either a token68 or parameters`)
+        throw malformed(`${where} belongs to no parameter list: auth-scheme ${quote(current.scheme)} is not followed by a space`)
+      }
       i++
       param(name.toLowerCase(), nameStart)
     } else {
