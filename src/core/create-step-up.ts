@@ -10,7 +10,7 @@ import { popup } from '../flows/popup.js'
 import { redirect } from '../flows/redirect.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { readJson, sessionStore, writeJson } from '../store/session.js'
-import { assertString, codedTypeError, isLoopbackHttp, parseAbsoluteUrl } from '../utils/assert.js'
+import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
 import { compileProtect, type Protect } from './protect.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
@@ -208,38 +208,26 @@ function warnOnce(key: string, message: string): void {
  */
 /* @__NO_SIDE_EFFECTS__ */
 export function createStepUp(options: StepUpOptions): StepUp {
-  if (typeof options !== 'object' || options === null) throw codedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
-  assertString(options.issuer, 'issuer')
-  assertString(options.clientId, 'clientId')
-  assertString(options.redirectUri, 'redirectUri')
+  must(typeof options === 'object' && options !== null, 'options', 'an object')
+  for (const name of ['issuer', 'clientId', 'redirectUri'] as const) must(typeof options[name] === 'string' && options[name] !== '', name, 'a non-empty string')
   const issuer = parseAbsoluteUrl(options.issuer, 'issuer')
   const insecure = isLoopbackHttp(issuer)
-  if (issuer.protocol !== 'https:' && !insecure) {
-    throw codedTypeError(`"issuer" must be https: (http: only on 127.0.0.1, [::1] or localhost), got ${JSON.stringify(options.issuer)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(issuer.protocol === 'https:' || insecure, 'issuer', 'https: (http: only on 127.0.0.1, [::1] or localhost)', options.issuer)
   parseAbsoluteUrl(options.redirectUri, 'redirectUri')
   const isProtected = compileProtect(options.protect)
   const scope = options.scope ?? 'openid'
-  if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
-    throw codedTypeError(`"scope" must include "openid", got ${JSON.stringify(scope)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(typeof scope === 'string' && scope.split(' ').includes('openid'), 'scope', 'a list that includes "openid"', scope)
   const interaction = resolveInteraction(options.interaction)
   const acceptAcr = options.acceptAcr ?? defaultAcceptAcr
-  if (typeof acceptAcr !== 'function') throw codedTypeError('"acceptAcr" must be a function', 'ERR_INVALID_ARG_TYPE')
+  must(typeof acceptAcr === 'function', 'acceptAcr', 'a function')
   const requestAcrWith = options.requestAcrWith ?? 'acr_values'
-  if (!['acr_values', 'claims', 'both'].includes(requestAcrWith)) {
-    throw codedTypeError(`"requestAcrWith" must be 'acr_values', 'claims' or 'both', got ${JSON.stringify(requestAcrWith)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(['acr_values', 'claims', 'both'].includes(requestAcrWith), 'requestAcrWith', "'acr_values', 'claims' or 'both'", requestAcrWith)
   const storage = options.storage ?? 'memory'
-  if (storage !== 'memory' && storage !== 'session') {
-    throw codedTypeError(`"storage" must be 'memory' or 'session', got ${JSON.stringify(storage)}`, 'ERR_INVALID_ARG_VALUE')
-  }
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw codedTypeError('"fetch" must be a function', 'ERR_INVALID_ARG_TYPE')
-  if (options.dpop) throw codedTypeError('"dpop" is not supported yet; leave it unset', 'ERR_INVALID_ARG_VALUE')
+  must(storage === 'memory' || storage === 'session', 'storage', "'memory' or 'session'", storage)
+  must(options.fetch === undefined || typeof options.fetch === 'function', 'fetch', 'a function')
+  must(!options.dpop, 'dpop', 'unset (DPoP is not supported yet)', options.dpop)
   const clockTolerance = options.clockTolerance ?? 30
-  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0) || !Number.isFinite(clockTolerance)) {
-    throw codedTypeError('"clockTolerance" must be a non-negative number of seconds', 'ERR_INVALID_ARG_VALUE')
-  }
+  must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -493,13 +481,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   // --- public API ----------------------------------------------------------------------------
   const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
-    if (params.acrValues !== undefined && (!Array.isArray(params.acrValues) || !params.acrValues.every((v) => typeof v === 'string' && v.length > 0))) {
-      throw codedTypeError('"acrValues" must be an array of non-empty strings', 'ERR_INVALID_ARG_TYPE')
-    }
+    must(params.acrValues === undefined || (Array.isArray(params.acrValues) && params.acrValues.every((v) => typeof v === 'string' && v !== '')), 'acrValues', 'an array of non-empty strings')
     const requirement = params.acrValues?.length || params.maxAge !== undefined ? toRequirement(params) : undefined
-    if (params.maxAge !== undefined && (!Number.isInteger(params.maxAge) || params.maxAge < 0)) {
-      throw codedTypeError('"maxAge" must be a non-negative integer', 'ERR_INVALID_ARG_VALUE')
-    }
+    must(params.maxAge === undefined || (Number.isInteger(params.maxAge) && params.maxAge >= 0), 'maxAge', 'a non-negative integer', params.maxAge)
     const flow = queue.join(requirement, { force: true })
     await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
   }
@@ -639,8 +623,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
 function resolveInteraction(interaction: StepUpOptions['interaction']): Interaction {
   if (interaction === undefined || interaction === 'popup') return popup()
   if (interaction === 'redirect') return redirect()
-  if (typeof interaction === 'function') return interaction
-  throw codedTypeError(`"interaction" must be 'popup', 'redirect' or a function, got ${JSON.stringify(interaction)}`, 'ERR_INVALID_ARG_VALUE')
+  must(typeof interaction === 'function', 'interaction', "'popup', 'redirect' or a function", interaction)
+  return interaction
 }
 
 /** Release a body nobody will read (a challenged response, an unneeded spare copy). */

@@ -1,20 +1,15 @@
 import * as oauth from 'oauth4webapi'
 import { stateMismatch, StepUpError, type StepUpErrorCode } from '../errors/step-up-error.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import type { AcceptAcr } from '../core/requirement.js'
 import type { TokenRecord } from '../core/tokens.js'
 import type { PendingFlow } from './authorization-request.js'
-import { verifyClaims } from './id-token.js'
+import { verifyClaims, type VerifyOptions } from './id-token.js'
 
-export interface RedeemConfig {
+export interface RedeemConfig extends VerifyOptions {
   as: oauth.AuthorizationServer
   client: oauth.Client
   redirectUri: string
-  acceptAcr: AcceptAcr
-  clockTolerance: number
-  expectedSubject: string | undefined
   httpOptions: oauth.TokenEndpointRequestOptions
-  challenge?: StepUpChallenge | undefined
 }
 
 /**
@@ -54,14 +49,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     throw tokenError(error, challenge)
   }
   const claims = oauth.getValidatedIdTokenClaims(result)!
-  const verified = verifyClaims(claims, {
-    requirement: flow.requirement,
-    expectedSubject: config.expectedSubject,
-    acceptAcr: config.acceptAcr,
-    clockTolerance: config.clockTolerance,
-    nowMs: Date.now(),
-    challenge,
-  })
+  const verified = verifyClaims(claims, flow.requirement, config)
   const now = Date.now()
   const record: TokenRecord = {
     accessToken: result.access_token,

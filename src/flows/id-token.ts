@@ -10,13 +10,11 @@ export interface VerifiedClaims {
 }
 
 export interface VerifyOptions {
-  requirement: Requirement | undefined
   /** The subject already signed in; a step-up must not switch users. */
   expectedSubject: string | undefined
   acceptAcr: AcceptAcr
   /** Seconds of clock skew allowed on `auth_time`. */
   clockTolerance: number
-  nowMs: number
   challenge?: StepUpChallenge | undefined
 }
 
@@ -25,8 +23,8 @@ export interface VerifyOptions {
  * checked signature, iss, aud, nonce and exp; it never checks `acr` against the request,
  * and OPs may treat `acr_values` as a hint (RFC 9470 §4), so this is where the step-up is proven.
  */
-export function verifyClaims(claims: Record<string, unknown>, options: VerifyOptions): VerifiedClaims {
-  const { requirement, challenge } = options
+export function verifyClaims(claims: Record<string, unknown>, requirement: Requirement | undefined, options: VerifyOptions): VerifiedClaims {
+  const { challenge } = options
   const sub = claims['sub']
   if (typeof sub !== 'string') {
     throw new StepUpError('invalid_response', 'the ID token has no "sub" claim', { challenge })
@@ -60,7 +58,7 @@ export function verifyClaims(claims: Record<string, unknown>, options: VerifyOpt
         { challenge },
       )
     }
-    const age = Math.floor(options.nowMs / 1000) - authTime
+    const age = Math.floor(Date.now() / 1000) - authTime
     if (age > requirement.maxAge + options.clockTolerance) {
       throw new StepUpError(
         'max_age_exceeded',
