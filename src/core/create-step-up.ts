@@ -414,24 +414,44 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const url = resolveUrl(input)
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
     if (!url || !isProtected(url)) return baseFetch(input, init)
-    const request = new Request(input, init)
+    // The common case, a URL without a body or credentials and a plain init, goes out as
+    // (url, init) like any fetch call: building a Request of our own costs an AbortSignal and a
+    // copy per request (bench/RESULTS.md). A Request is built only when a challenge needs a retry.
+    // Anything else is a Request first, which also throws where fetch would (credentials in the URL).
+    const plain = !(input instanceof Request) && init?.body == null && !url.username && !url.password && (!init || Object.getPrototypeOf(init) === Object.prototype)
+    let request = plain ? undefined : new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
-    if (request.url !== url.href && !isProtected(new URL(request.url))) return baseFetch(request)
+    if (request && request.url !== url.href && !isProtected(new URL(request.url))) return baseFetch(request)
+    const method = request?.method ?? normalizeMethod(init?.method)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    const route = routeOf(request.method, url)
+    const route = routeOf(method, url)
     const known = routes.get(route)
     const token = (known && findToken(known)) || tokens.baseline(Date.now())
     // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
-    const spare = request.body ? request.clone() : undefined
-    if (token) request.headers.set('authorization', authorizationHeader(token))
-    const response = await baseFetch(request)
-    const challenge = await challengeOf(response, url, token !== undefined)
+    const spare = request?.body ? request.clone() : undefined
+    let response: Response
+    if (request) {
+      if (token) request.headers.set('authorization', authorizationHeader(token))
+      response = await baseFetch(request)
+    } else {
+      // Without headers of the app's own, a plain record: fetch validates it once, where a
+      // Headers object would be validated twice (here and again inside fetch).
+      let headers: HeadersInit | undefined = init?.headers
+      if (token) {
+        if (headers) (headers = new Headers(headers)).set('authorization', authorizationHeader(token))
+        else headers = { authorization: authorizationHeader(token) }
+      }
+      response = await baseFetch(url.href, headers ? { ...init, headers } : init)
+    }
+    // Most responses are no 401/403: spare them the (async) challenge check.
+    const challenge = response.status === 401 || response.status === 403 ? await challengeOf(response, url, token !== undefined) : undefined
     if (signal?.aborted) throw signal.reason
     if (!challenge) {
       discardBody(spare)
       return response
     }
     discardBody(response)
+    request ??= new Request(url.href, init)
     const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
       retry.headers.set('authorization', authorizationHeader(with_))
@@ -467,7 +487,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!again) return retried
     discardBody(retried)
     refuse(next, remember(route, toRequirement(again)))
-    throw loopDetected(request.method, url, again)
+    throw loopDetected(method, url, again)
   }
 
   /** Record what a route demands (latest wins; bounded) and return the requirement. */
@@ -630,6 +650,11 @@ function resolveInteraction(interaction: StepUpOptions['interaction']): Interact
 /** Release a body nobody will read (a challenged response, an unneeded spare copy). */
 function discardBody(body: Body | undefined): void {
   void body?.body?.cancel().catch(() => {})
+}
+
+/** Fetch's method normalization: the six standard methods are upper-cased, others kept as sent. */
+function normalizeMethod(method = 'GET'): string {
+  return method === 'GET' || !/^(?:delete|get|head|options|post|put)$/i.test(method) ? method : method.toUpperCase()
 }
 
 function routeOf(method: string, url: URL): string {
