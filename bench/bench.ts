@@ -4,7 +4,7 @@
 // Numbers are medians of repeated runs and are only printed: nothing here asserts a time. The
 // smoke run does fail (exit 1) when the SDK misbehaves: more than one authorization for a
 // shared challenge, a request not retried, a hostile header parsed to a result.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -13,8 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { getHeapStatistics } from 'node:v8'
 import * as oauth from 'oauth4webapi'
-import { startApi } from '../servers/api.js'
-import { ACR_2FA, startOp } from '../servers/op.js'
+import { ACR_2FA } from '../servers/api.js'
 import { createUserAgent, type UserAgent } from '../test/servers/login.js'
 
 // This file runs compiled, from bench/.out/ (see bench/run.mjs).
@@ -25,6 +24,9 @@ const { createStepUp, parseWwwAuthenticate, readStepUpChallenge } = sdk
 type Interaction = import('../src/index.js').Interaction
 
 const smoke = process.argv.includes('--smoke')
+/** `--only=overhead,parsing,concurrent,hostile` runs some sections (for profiling); RESULTS.md is then not written. */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const wanted = (name: string): boolean => !only || only.includes(name)
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const problems: string[] = []
 const check = (ok: boolean, problem: string): void => {
@@ -56,18 +58,26 @@ const person = (ua: UserAgent): Interaction => (url, ctx) => {
 const listen = (server: Server): Promise<string> =>
   new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))
 
-const op = await startOp()
-const api = await startApi({ issuer: op.issuer, audience: op.resource })
-const base = { issuer: op.issuer, clientId: op.clientId, redirectUri: op.redirectUri, storage: 'memory' as const }
+// The OP and API run in a child process (bench/servers.mjs): the SDK is measured in a process
+// of its own, as in a browser tab, and reaches them over loopback like any client.
+const servers = spawn(process.execPath, [join(root, 'bench/servers.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
+const env = await new Promise<{ issuer: string; clientId: string; redirectUri: string; api: string }>((resolve, reject) => {
+  let buffered = ''
+  servers.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    if (buffered.includes('\n')) resolve(JSON.parse(buffered.slice(0, buffered.indexOf('\n'))))
+  })
+  servers.on('exit', (code) => reject(new Error(`bench/servers.mjs exited with ${code}`)))
+})
+const base = { issuer: env.issuer, clientId: env.clientId, redirectUri: env.redirectUri, storage: 'memory' as const }
 
 try {
-  await overhead()
-  await parsing()
-  await concurrent()
-  await hostile()
+  if (wanted('overhead')) await overhead()
+  if (wanted('parsing')) await parsing()
+  if (wanted('concurrent')) await concurrent()
+  if (wanted('hostile')) await hostile()
 } finally {
-  await api.close()
-  await op.close()
+  servers.stdin.end()
 }
 
 // --- (1) per-request overhead ----------------------------------------------------------------
@@ -94,33 +104,31 @@ async function overhead(): Promise<void> {
 
     const rounds = smoke ? 3 : 21
     const perRound = smoke ? 50 : 1000
-    const batch = async (one: () => Promise<string>): Promise<number> => {
+    const time = async (one: () => Promise<string>): Promise<number> => {
       const start = performance.now()
-      for (let i = 0; i < perRound; i++) await one()
-      return ((performance.now() - start) * 1000) / perRound
+      await one()
+      return (performance.now() - start) * 1000
     }
     for (let i = 0; i < perRound; i++) await native(), await wrapped() // warm up sockets and JIT
     const ratios: number[] = []
     const nativeUs: number[] = []
     const wrappedUs: number[] = []
     for (let round = 0; round < rounds; round++) {
-      // Interleaved, alternating which goes first, so drift and warm-up hit both alike.
-      let w: number
-      let f: number
-      if (round % 2) {
-        w = await batch(wrapped)
-        f = await batch(native)
-      } else {
-        f = await batch(native)
-        w = await batch(wrapped)
+      // Interleaved request by request, alternating which goes first; per-request medians keep
+      // a garbage collection or a scheduler hiccup from landing on one side only.
+      const n: number[] = []
+      const w: number[] = []
+      for (let i = 0; i < perRound; i++) {
+        if (i % 2) w.push(await time(wrapped)), n.push(await time(native))
+        else n.push(await time(native)), w.push(await time(wrapped))
       }
-      wrappedUs.push(w)
-      nativeUs.push(f)
-      ratios.push(w / f)
+      nativeUs.push(median(n))
+      wrappedUs.push(median(w))
+      ratios.push(median(w) / median(n))
     }
     section(
       '1. Per-request overhead: stepUp.fetch vs fetch, token attached, loopback server',
-      `${rounds} interleaved rounds of ${perRound} sequential GETs each (keep-alive, body read).\n\n` +
+      `${rounds} rounds of ${perRound} GET pairs, one native and one through the SDK, interleaved (keep-alive, body read); per-request medians per round, then the median over rounds.\n\n` +
         table(
           ['', 'median µs / request'],
           [
@@ -204,9 +212,15 @@ async function concurrent(): Promise<void> {
   const peak: number[] = []
   for (let r = 0; r < runs; r++) {
     const ua = createUserAgent()
-    const stepUp = createStepUp({ ...base, protect: [api.url], interaction: person(ua) })
+    // What the API answered, seen from the client (the API runs in another process).
+    const statuses: number[] = []
+    const counting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init)
+      if (new URL(input instanceof Request ? input.url : String(input)).pathname === '/api/transfer') statuses.push(res.status)
+      return res
+    }
+    const stepUp = createStepUp({ ...base, protect: [env.api], interaction: person(ua), fetch: counting })
     await stepUp.authorize() // 1fa
-    api.resetRequests()
     gc()
     const before = getHeapStatistics().used_heap_size
     let top = before
@@ -214,7 +228,7 @@ async function concurrent(): Promise<void> {
     const start = performance.now()
     const responses = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        stepUp.fetch(`${api.url}/api/transfer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'bob', amount: i }) }),
+        stepUp.fetch(`${env.api}/api/transfer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'bob', amount: i }) }),
       ),
     )
     const bodies = await Promise.all(responses.map((res) => res.json() as Promise<{ transferred: { amount: number } }>))
@@ -224,13 +238,12 @@ async function concurrent(): Promise<void> {
     check(ua.authorizations === 2, `concurrent: ${ua.authorizations - 1} step-up authorizations for one challenge (expected 1)`)
     check(responses.every((res) => res.status === 200), 'concurrent: not every request succeeded after the step-up')
     check(bodies.every((b, i) => b.transferred.amount === i), 'concurrent: a retried body was not replayed byte for byte')
-    const statuses = api.requests.filter((q) => q.path === '/api/transfer').map((q) => q.status)
     check(statuses.filter((s) => s === 401).length === n && statuses.filter((s) => s === 200).length === n, 'concurrent: expected one 401 and one 200 per request')
     stepUp.logout()
   }
   section(
     `3. ${n} concurrent requests hitting the same challenge`,
-    `${n} POSTs with JSON bodies to the demo API's \`/api/transfer\` (2fa required) with a 1fa token, against the real OP and the jose-verifying API on 127.0.0.1; median of ${runs} runs. ` +
+    `${n} POSTs with JSON bodies to the demo API's \`/api/transfer\` (2fa required) with a 1fa token, against the real OP and the jose-verifying API (another process, 127.0.0.1); median of ${runs} runs. ` +
       `Each run: ${n} challenges, **one** authorization (the browser-less login, one-time code included), ${n} retries with the same bytes.\n\n` +
       table(
         ['', 'median'],
@@ -304,7 +317,7 @@ if (problems.length) {
   process.exit(1)
 }
 console.log(`\nbench${smoke ? ' (smoke)' : ''}: every behaviour check passed (no times are asserted)`)
-if (!smoke) {
+if (!smoke && !only) {
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? cpus()[0]?.model ?? 'unknown'
   let size = ''
   try {
