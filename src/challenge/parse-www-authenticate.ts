@@ -98,14 +98,17 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       const open = i++
       // Slices between quoted-pairs, joined once, so a long run of escapes stays linear.
       const parts: string[] = []
+      let from = i
       for (;;) {
-        parts.push(scan(QDTEXT))
+        scan(QDTEXT)
         if (s[i] !== '\\') break
         if (i + 1 === s.length) throw malformed(`quoted-string starting at position ${open + offset} ends with a backslash at position ${i + offset}`)
         if (!ESCAPABLE.test(s[i + 1]!)) throw unexpected('a character that may be escaped in a quoted-string', i + 1)
-        parts.push(s[i + 1]!)
-        i += 2
+        parts.push(s.slice(from, i))
+        from = ++i // the escaped character opens the next slice
+        i++
       }
+      parts.push(s.slice(from, i))
       paramValue = parts.join('')
       if (s[i] !== '"') throw i < s.length ? unexpected('quoted-string text') : malformed(`unterminated quoted-string starting at position ${open + offset}`)
       i++
