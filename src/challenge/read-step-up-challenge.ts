@@ -1,17 +1,18 @@
 import { parseWwwAuthenticate } from './parse-www-authenticate.js'
 import type { StepUpChallenge } from './types.js'
-import { codedTypeError } from '../utils/assert.js'
+import { must } from '../utils/assert.js'
 import { readAtMost } from '../utils/read-at-most.js'
 
 /** The OAuth error code that marks a step-up challenge, RFC 9470 §3. */
 const STEP_UP_ERROR = 'insufficient_user_authentication'
 /** Larger JSON bodies are not read: a challenge is a few hundred bytes. */
 const MAX_BODY_BYTES = 64 * 1024
-/** `max_age` values longer than this are dropped: 15 digits stay below 2^53. */
-const MAX_AGE_DIGITS = 15
-const DIGITS = /^[0-9]+$/
+/** A `max_age`: 1 to 15 ASCII digits (15 digits stay below 2^53). */
+const MAX_AGE = /^[0-9]{1,15}$/
 /** acr_values is space-separated (RFC 9470 §3); tolerate runs of SP/HTAB. */
 const ACR_SEPARATOR = /[ \t]+/
+/** JSON MIME types per WHATWG MIME Sniffing: application/json, text/json or a `+json` subtype. */
+const JSON_ESSENCE = /^(?:application\/json|text\/json|[^/]+\/.*\+json)$/
 
 /**
  * Reads the RFC 9470 step-up challenge of a `401` or `403` response, without consuming
@@ -103,14 +104,8 @@ export function stepUpChallengeFromHeader(value: string | null): StepUpChallenge
   for (const { scheme, params } of challenges) {
     // RFC 9470 §3 uses the Bearer scheme; a DPoP-bound token (RFC 9449 §7.1) is
     // challenged with the same error under the DPoP scheme.
-    if (scheme !== 'bearer' && scheme !== 'dpop') continue
-    if (own(params, 'error') !== STEP_UP_ERROR) continue
-    const challenge: StepUpChallenge = { acrValues: splitAcrValues(own(params, 'acr_values') ?? ''), scheme, source: 'header' }
-    const maxAge = maxAgeFromString(own(params, 'max_age'))
-    if (maxAge !== undefined) challenge.maxAge = maxAge
-    const description = own(params, 'error_description')
-    if (description !== undefined) challenge.description = description
-    return challenge
+    const challenge = (scheme === 'bearer' || scheme === 'dpop') && fromFields(params, 'header', scheme)
+    if (challenge) return challenge
   }
   return undefined
 }
@@ -137,24 +132,36 @@ export function stepUpChallengeFromHeader(value: string | null): StepUpChallenge
  */
 export function stepUpChallengeFromBody(json: unknown): StepUpChallenge | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined
-  const body = json as Readonly<Record<string, unknown>>
-  if (own(body, 'error') !== STEP_UP_ERROR) return undefined
+  return fromFields(json as Readonly<Record<string, unknown>>, 'body')
+}
 
-  const acr = own(body, 'acr_values')
-  let acrValues: string[]
-  if (acr === undefined || acr === null) acrValues = []
-  else if (typeof acr === 'string') acrValues = splitAcrValues(acr)
-  else if (Array.isArray(acr) && acr.every((entry) => typeof entry === 'string')) {
-    // Entries are split too: an acr value cannot contain a space, since acr_values is
-    // space-separated on the wire (OpenID Connect Core §3.1.2.1).
-    acrValues = acr.flatMap(splitAcrValues)
-  } else return undefined
-
-  const challenge: StepUpChallenge = { acrValues, source: 'body' }
-  const rawMaxAge = own(body, 'max_age')
-  const maxAge = typeof rawMaxAge === 'number' ? maxAgeFromNumber(rawMaxAge) : maxAgeFromString(rawMaxAge)
-  if (maxAge !== undefined) challenge.maxAge = maxAge
-  const description = own(body, 'error_description')
+/**
+ * The challenge in header parameters or body fields, which follow the same rules: header
+ * parameters are always strings, so the array and number forms only ever come from a body.
+ */
+function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpChallenge['source'], scheme?: string): StepUpChallenge | undefined {
+  if (own(fields, 'error') !== STEP_UP_ERROR) return undefined
+  const acr = own(fields, 'acr_values')
+  const acrValues =
+    acr == null
+      ? []
+      : typeof acr === 'string'
+        ? splitAcrValues(acr)
+        : // Entries are split too: an acr value cannot contain a space, since acr_values is
+          // space-separated on the wire (OpenID Connect Core §3.1.2.1).
+          Array.isArray(acr) && acr.every((entry) => typeof entry === 'string')
+          ? acr.flatMap(splitAcrValues)
+          : undefined
+  // Any other type makes it no readable challenge, rather than silently accepting any acr.
+  if (!acrValues) return undefined
+  const challenge: StepUpChallenge = { acrValues, source }
+  if (scheme) challenge.scheme = scheme
+  const maxAge = own(fields, 'max_age')
+  // JSON's -0 is an integer >= 0; `+ 0` reports it as 0.
+  if (typeof maxAge === 'number' ? Number.isInteger(maxAge) && maxAge >= 0 && maxAge < 1e15 : typeof maxAge === 'string' && MAX_AGE.test(maxAge)) {
+    challenge.maxAge = Number(maxAge) + 0
+  }
+  const description = own(fields, 'error_description')
   if (typeof description === 'string') challenge.description = description
   return challenge
 }
@@ -163,27 +170,9 @@ function splitAcrValues(value: string): string[] {
   return value.split(ACR_SEPARATOR).filter((entry) => entry !== '')
 }
 
-function maxAgeFromString(value: unknown): number | undefined {
-  // Length first, so an absurd value is never run through the regex or Number().
-  if (typeof value !== 'string' || value.length > MAX_AGE_DIGITS || !DIGITS.test(value)) return undefined
-  return Number(value)
-}
-
-function maxAgeFromNumber(value: number): number | undefined {
-  if (!Number.isInteger(value) || value < 0 || value >= 10 ** MAX_AGE_DIGITS) return undefined
-  // JSON's -0 is an integer >= 0; report it as 0.
-  return value === 0 ? 0 : value
-}
-
-/** JSON MIME type per WHATWG MIME Sniffing: application/json, text/json or `+json`. */
+/** JSON MIME type per WHATWG MIME Sniffing, judged on the essence (type/subtype, lower-cased). */
 function isJsonContentType(contentType: string | null): boolean {
-  if (contentType === null) return false
-  const semicolon = contentType.indexOf(';')
-  const essence = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
-  const slash = essence.indexOf('/')
-  if (slash <= 0) return false
-  const subtype = essence.slice(slash + 1)
-  return essence === 'application/json' || essence === 'text/json' || subtype.endsWith('+json')
+  return contentType !== null && JSON_ESSENCE.test(contentType.split(';')[0]!.trim().toLowerCase())
 }
 
 /**
@@ -194,7 +183,7 @@ function isJsonContentType(contentType: string | null): boolean {
 async function readCappedText(response: Response): Promise<string | undefined> {
   if (response.bodyUsed) return undefined
   const length = response.headers.get('content-length')
-  if (length !== null && DIGITS.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
+  if (length !== null && /^[0-9]+$/.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
   try {
     // Read a clone: the caller gets the response back with its body unread.
     const copy = response.clone()
@@ -222,15 +211,15 @@ function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
 
 function assertResponse(value: unknown): asserts value is Response {
   const candidate = value as Partial<Response> | null
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    typeof candidate.status !== 'number' ||
-    typeof candidate.headers?.get !== 'function' ||
-    typeof candidate.clone !== 'function'
-  ) {
-    throw codedTypeError('"response" must be a Response', 'ERR_INVALID_ARG_TYPE')
-  }
+  must(
+    typeof candidate === 'object' &&
+      candidate !== null &&
+      typeof candidate.status === 'number' &&
+      typeof candidate.headers?.get === 'function' &&
+      typeof candidate.clone === 'function',
+    'response',
+    'a Response',
+  )
 }
 
 /** An own property only: a parameter named `constructor` must not find Object's. */

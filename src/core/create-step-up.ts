@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import { isStepUpError, StepUpError } from '../errors/step-up-error.js'
+import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
 import { isAbortError, messageOf, redeemCallback } from '../flows/callback.js'
 import { deliverToOpener } from '../flows/handoff.js'
@@ -10,7 +10,7 @@ import { popup } from '../flows/popup.js'
 import { redirect } from '../flows/redirect.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { readJson, sessionStore, writeJson } from '../store/session.js'
-import { assertString, codedTypeError, isLoopbackHttp, parseAbsoluteUrl } from '../utils/assert.js'
+import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
 import { viaExchange, type ExchangeInit } from './exchange.js'
 import { compileProtect, type Protect } from './protect.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
@@ -224,38 +224,26 @@ function warnOnce(key: string, message: string): void {
  */
 /* @__NO_SIDE_EFFECTS__ */
 export function createStepUp(options: StepUpOptions): StepUp {
-  if (typeof options !== 'object' || options === null) throw codedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
-  assertString(options.issuer, 'issuer')
-  assertString(options.clientId, 'clientId')
-  assertString(options.redirectUri, 'redirectUri')
+  must(typeof options === 'object' && options !== null, 'options', 'an object')
+  for (const name of ['issuer', 'clientId', 'redirectUri'] as const) must(typeof options[name] === 'string' && options[name] !== '', name, 'a non-empty string')
   const issuer = parseAbsoluteUrl(options.issuer, 'issuer')
   const insecure = isLoopbackHttp(issuer)
-  if (issuer.protocol !== 'https:' && !insecure) {
-    throw codedTypeError(`"issuer" must be an https: URL (http: only on 127.0.0.1, [::1] or localhost), got ${JSON.stringify(options.issuer)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(issuer.protocol === 'https:' || insecure, 'issuer', 'https: (http: only on 127.0.0.1, [::1] or localhost)', options.issuer)
   parseAbsoluteUrl(options.redirectUri, 'redirectUri')
   const isProtected = compileProtect(options.protect)
   const scope = options.scope ?? 'openid'
-  if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
-    throw codedTypeError(`"scope" must include "openid" (the step-up is proven by the ID token), got ${JSON.stringify(scope)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(typeof scope === 'string' && scope.split(' ').includes('openid'), 'scope', 'a list that includes "openid"', scope)
   const interaction = resolveInteraction(options.interaction)
   const acceptAcr = options.acceptAcr ?? defaultAcceptAcr
-  if (typeof acceptAcr !== 'function') throw codedTypeError('"acceptAcr" must be a function', 'ERR_INVALID_ARG_TYPE')
+  must(typeof acceptAcr === 'function', 'acceptAcr', 'a function')
   const requestAcrWith = options.requestAcrWith ?? 'acr_values'
-  if (!['acr_values', 'claims', 'both'].includes(requestAcrWith)) {
-    throw codedTypeError(`"requestAcrWith" must be 'acr_values', 'claims' or 'both', got ${JSON.stringify(requestAcrWith)}`, 'ERR_INVALID_ARG_VALUE')
-  }
+  must(['acr_values', 'claims', 'both'].includes(requestAcrWith), 'requestAcrWith', "'acr_values', 'claims' or 'both'", requestAcrWith)
   const storage = options.storage ?? 'memory'
-  if (storage !== 'memory' && storage !== 'session') {
-    throw codedTypeError(`"storage" must be 'memory' or 'session', got ${JSON.stringify(storage)}`, 'ERR_INVALID_ARG_VALUE')
-  }
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw codedTypeError('"fetch" must be a function', 'ERR_INVALID_ARG_TYPE')
-  if (options.dpop) throw codedTypeError('"dpop" is not supported yet; leave it unset', 'ERR_INVALID_ARG_VALUE')
+  must(storage === 'memory' || storage === 'session', 'storage', "'memory' or 'session'", storage)
+  must(options.fetch === undefined || typeof options.fetch === 'function', 'fetch', 'a function')
+  must(!options.dpop, 'dpop', 'unset (DPoP is not supported yet)', options.dpop)
   const clockTolerance = options.clockTolerance ?? 30
-  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0) || !Number.isFinite(clockTolerance)) {
-    throw codedTypeError('"clockTolerance" must be a non-negative number of seconds', 'ERR_INVALID_ARG_VALUE')
-  }
+  must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -296,7 +284,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
         return await oauth.processDiscoveryResponse(issuer, response)
       } catch (error) {
         metadata = undefined // a failed discovery is retried by the next flow
-        throw new StepUpError('discovery_error', `could not read the OP metadata from ${issuer.href}: ${messageOf(error)}; check "issuer" and the OP's CORS settings`, { cause: error })
+        throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
       }
     })()
     return metadata
@@ -353,7 +341,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
     })
     signal?.throwIfAborted()
-    if (epoch !== started) throw new StepUpError('aborted', 'signed out while the step-up was finishing; its token was dropped', { challenge })
+    if (epoch !== started) throw new StepUpError('aborted', 'signed out during the step-up', { challenge })
     saveTokens(record)
     return record
   }
@@ -435,7 +423,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!Array.isArray(supported) || !requirement) return
     for (const acr of requirement.acrValues) {
       if (!supported.includes(acr)) {
-        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported; it may ignore the requirement (the SDK still verifies the acr it returns)`)
+        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
       }
     }
   }
@@ -452,7 +440,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       // Cross-origin: the browser hides WWW-Authenticate unless the API exposes it (Fetch §3.2.3).
       const diagnostic = new StepUpError(
         'challenge_unreadable',
-        `a 401 from ${url.origin} carried no readable challenge; if it is a step-up challenge, the API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
+        `a 401 from ${url.origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
       )
       setState({ diagnostic })
       warnOnce(`unreadable:${url.origin}`, diagnostic.message)
@@ -469,24 +457,44 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const url = resolveUrl(input)
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
     if (!url || !isProtected(url)) return exchange ? send(new Request(input, init)) : baseFetch(input, init)
-    const request = new Request(input, init)
+    // The common case, a URL without a body or credentials and a plain init, goes out as
+    // (url, init) like any fetch call: building a Request of our own costs an AbortSignal and a
+    // copy per request (bench/RESULTS.md). A Request is built only when a challenge needs a retry.
+    // Anything else is a Request first, which also throws where fetch would (credentials in the URL).
+    const plain = !exchange && !(input instanceof Request) && init?.body == null && !url.username && !url.password && (!init || Object.getPrototypeOf(init) === Object.prototype)
+    let request = plain ? undefined : new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
-    if (request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
+    if (request && request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
+    const method = request?.method ?? normalizeMethod(init?.method)
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
-    const route = routeOf(request.method, url)
+    const route = routeOf(method, url)
     const known = routes.get(route)
     const token = (known && findToken(known)) || tokens.baseline(Date.now())
     // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
-    const spare = request.body ? request.clone() : undefined
-    if (token) request.headers.set('authorization', authorizationHeader(token))
-    const response = await send(request)
-    const challenge = await challengeOf(response, url, token !== undefined)
+    const spare = request?.body ? request.clone() : undefined
+    let response: Response
+    if (request) {
+      if (token) request.headers.set('authorization', authorizationHeader(token))
+      response = await send(request)
+    } else {
+      // Without headers of the app's own, a plain record: fetch validates it once, where a
+      // Headers object would be validated twice (here and again inside fetch).
+      let headers: HeadersInit | undefined = init?.headers
+      if (token) {
+        if (headers) (headers = new Headers(headers)).set('authorization', authorizationHeader(token))
+        else headers = { authorization: authorizationHeader(token) }
+      }
+      response = await baseFetch(url.href, headers ? { ...init, headers } : init)
+    }
+    // Most responses are no 401/403: spare them the (async) challenge check.
+    const challenge = response.status === 401 || response.status === 403 ? await challengeOf(response, url, token !== undefined) : undefined
     if (signal?.aborted) throw signal.reason
     if (!challenge) {
       discardBody(spare)
       return response
     }
     discardBody(response)
+    request ??= new Request(url.href, init)
     const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
       retry.headers.set('authorization', authorizationHeader(with_))
@@ -522,7 +530,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!again) return retried
     discardBody(retried)
     refuse(next, remember(route, toRequirement(again)))
-    throw loopDetected(request.method, url, again)
+    throw loopDetected(method, url, again)
   }
 
   /** Record what a route demands (latest wins; bounded) and return the requirement. */
@@ -536,13 +544,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   // --- public API ----------------------------------------------------------------------------
   const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
-    if (params.acrValues !== undefined && (!Array.isArray(params.acrValues) || !params.acrValues.every((v) => typeof v === 'string' && v.length > 0))) {
-      throw codedTypeError('"acrValues" must be an array of non-empty strings', 'ERR_INVALID_ARG_TYPE')
-    }
+    must(params.acrValues === undefined || (Array.isArray(params.acrValues) && params.acrValues.every((v) => typeof v === 'string' && v !== '')), 'acrValues', 'an array of non-empty strings')
     const requirement = params.acrValues?.length || params.maxAge !== undefined ? toRequirement(params) : undefined
-    if (params.maxAge !== undefined && (!Number.isInteger(params.maxAge) || params.maxAge < 0)) {
-      throw codedTypeError('"maxAge" must be a non-negative integer', 'ERR_INVALID_ARG_VALUE')
-    }
+    must(params.maxAge === undefined || (Number.isInteger(params.maxAge) && params.maxAge >= 0), 'maxAge', 'a non-negative integer', params.maxAge)
     const flow = queue.join(requirement, { force: true })
     await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
   }
@@ -582,7 +586,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       writeJson(keys.redirect, undefined)
       // Handled in the page that navigated away (an SPA route): its redirect flow can never
       // settle, so cancel it; resume() is the one replay of the interrupted request.
-      queue.abortAll('the redirect step-up finished in this page; call resume() to replay the interrupted request')
+      queue.abortAll('the redirect step-up finished in this page; resume() replays the request')
       callbacksInFlight++
       setState({ status: 'authorizing', error: undefined })
       try {
@@ -610,7 +614,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (late) return late
     writeJson(keys.redirect, undefined)
     writeJson(keys.resume, undefined)
-    const failure = new StepUpError('state_mismatch', 'this callback belongs to no pending step-up (a stale tab, an old link, or a forged one); start again from the app')
+    const failure = stateMismatch()
     setState({ status: 'error', error: failure })
     throw failure
   }
@@ -624,15 +628,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!record) return skip('nothing_saved', 'no interrupted request was saved')
     if ('unsaved' in record) {
       writeJson(keys.resume, undefined)
-      return skip('body_not_saved', `the interrupted request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
+      return skip('body_not_saved', `the request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
     }
-    if (!record.ready) return skip('not_ready', 'the step-up has not finished; call handleCallback() on the redirect URI first')
+    if (!record.ready) return skip('not_ready', 'call handleCallback() on the redirect URI first')
     // Deleted before the replay: a reload never replays twice (and it is the one retry).
     writeJson(keys.resume, undefined)
     const request = restoreRequest(record.request)
     const url = new URL(request.url)
     // Whatever sessionStorage holds, a token goes only where protect says.
-    if (!isProtected(url)) return skip('nothing_saved', `the saved request is for ${url.origin}, which "protect" does not cover; it was not replayed`)
+    if (!isProtected(url)) return skip('nothing_saved', `not replayed: "protect" does not cover ${url.origin}`)
     const { requirement } = record
     const route = routeOf(request.method, url)
     if (requirement) remember(route, requirement)
@@ -640,7 +644,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // still work seconds later); only expiry counts.
     const token = tokens.obtainedFor(requirement, Date.now())
     if (!token) {
-      return skip('token_lost', "the step-up token is gone (storage: 'memory' and the page reloaded); use storage: 'session' or handle the callback inside the SPA")
+      return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
     }
     request.headers.set('authorization', authorizationHeader(token))
     const response = await baseFetch(request)
@@ -656,7 +660,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   const logout = (): void => {
     epoch++
-    queue.abortAll('signed out while a step-up was pending')
+    queue.abortAll('signed out')
     tokens.clear()
     routes.clear()
     store.save([])
@@ -682,13 +686,18 @@ export function createStepUp(options: StepUpOptions): StepUp {
 function resolveInteraction(interaction: StepUpOptions['interaction']): Interaction {
   if (interaction === undefined || interaction === 'popup') return popup()
   if (interaction === 'redirect') return redirect()
-  if (typeof interaction === 'function') return interaction
-  throw codedTypeError(`"interaction" must be 'popup', 'redirect' or a function, got ${JSON.stringify(interaction)}`, 'ERR_INVALID_ARG_VALUE')
+  must(typeof interaction === 'function', 'interaction', "'popup', 'redirect' or a function", interaction)
+  return interaction
 }
 
 /** Release a body nobody will read (a challenged response, an unneeded spare copy). */
 function discardBody(body: Body | undefined): void {
   void body?.body?.cancel().catch(() => {})
+}
+
+/** Fetch's method normalization: the six standard methods are upper-cased, others kept as sent. */
+function normalizeMethod(method = 'GET'): string {
+  return method === 'GET' || !/^(?:delete|get|head|options|post|put)$/i.test(method) ? method : method.toUpperCase()
 }
 
 function routeOf(method: string, url: URL): string {
@@ -698,7 +707,7 @@ function routeOf(method: string, url: URL): string {
 function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
   return new StepUpError(
     'loop_detected',
-    `${method} ${url.href} was challenged again after a successful step-up; the API does not accept the new token (check that its acr and max_age rules match the challenge it sends)`,
+    `${method} ${url.href} was challenged again after a step-up: the API refuses the new token (align its acr and max_age rules with its challenge)`,
     { challenge },
   )
 }

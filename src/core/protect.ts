@@ -1,4 +1,4 @@
-import { codedTypeError } from '../utils/assert.js'
+import { codedTypeError, must } from '../utils/assert.js'
 
 /** Which URLs may receive a token and may start a step-up. */
 export type Protect = Array<string | RegExp> | ((url: URL) => boolean)
@@ -11,9 +11,7 @@ export type Protect = Array<string | RegExp> | ((url: URL) => boolean)
  */
 export function compileProtect(protect: Protect): (url: URL) => boolean {
   if (typeof protect === 'function') return (url) => protect(url) === true
-  if (!Array.isArray(protect) || protect.length === 0) {
-    throw codedTypeError('"protect" must be a non-empty array or a function', 'ERR_INVALID_ARG_TYPE')
-  }
+  must(Array.isArray(protect) && protect.length > 0, 'protect', 'a non-empty array or a function')
   const matchers = protect.map((entry): ((url: URL) => boolean) => {
     if (entry instanceof RegExp) {
       // A global or sticky RegExp keeps lastIndex between calls and would match every other time.

@@ -114,3 +114,8 @@ export function isStepUpError(error: unknown, code?: StepUpErrorCode): error is 
   }
   return code === undefined || (error as StepUpError).code === code
 }
+
+/** The callback's `state` belongs to no pending flow: one message wherever that is found. */
+export function stateMismatch(challenge?: StepUpChallenge): StepUpError {
+  return new StepUpError('state_mismatch', 'the callback belongs to no pending step-up (a stale tab, an old or forged link); start again from the app', { challenge })
+}

@@ -1,20 +1,15 @@
 import * as oauth from 'oauth4webapi'
-import { StepUpError } from '../errors/step-up-error.js'
+import { stateMismatch, StepUpError, type StepUpErrorCode } from '../errors/step-up-error.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import type { AcceptAcr } from '../core/requirement.js'
 import type { TokenRecord } from '../core/tokens.js'
 import type { PendingFlow } from './authorization-request.js'
-import { verifyClaims } from './id-token.js'
+import { verifyClaims, type VerifyOptions } from './id-token.js'
 
-export interface RedeemConfig {
+export interface RedeemConfig extends VerifyOptions {
   as: oauth.AuthorizationServer
   client: oauth.Client
   redirectUri: string
-  acceptAcr: AcceptAcr
-  clockTolerance: number
-  expectedSubject: string | undefined
   httpOptions: oauth.TokenEndpointRequestOptions
-  challenge?: StepUpChallenge | undefined
 }
 
 /**
@@ -30,11 +25,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
   const params = callback.searchParams
   // Check state before anything else: an error callback with a foreign state is not ours to report.
   if (params.get('state') !== flow.state) {
-    throw new StepUpError(
-      'state_mismatch',
-      'the callback "state" does not belong to the pending step-up (a stale tab, a replayed link, or a forged callback); start the step-up again',
-      { challenge },
-    )
+    throw stateMismatch(challenge)
   }
   let validated: URLSearchParams
   try {
@@ -42,8 +33,8 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     // must not get its error_description shown as ours.
     validated = oauth.validateAuthResponse(as, client, params, flow.state)
   } catch (error) {
-    if (error instanceof oauth.AuthorizationResponseError) throw opErrorToStepUpError(error.error, error.error_description ?? null, challenge)
-    throw new StepUpError('invalid_response', `the authorization response failed validation: ${messageOf(error)}`, { cause: error, challenge })
+    if (error instanceof oauth.AuthorizationResponseError) throw callbackError(error, challenge)
+    throw new StepUpError('invalid_response', `invalid authorization response: ${messageOf(error)}`, { cause: error, challenge })
   }
   let result: oauth.TokenEndpointResponse
   try {
@@ -58,14 +49,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     throw tokenError(error, challenge)
   }
   const claims = oauth.getValidatedIdTokenClaims(result)!
-  const verified = verifyClaims(claims, {
-    requirement: flow.requirement,
-    expectedSubject: config.expectedSubject,
-    acceptAcr: config.acceptAcr,
-    clockTolerance: config.clockTolerance,
-    nowMs: Date.now(),
-    challenge,
-  })
+  const verified = verifyClaims(claims, flow.requirement, config)
   const now = Date.now()
   const record: TokenRecord = {
     accessToken: result.access_token,
@@ -79,29 +63,25 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
   return record
 }
 
+/** An error the OP sent, carrying its `error` and `error_description`. */
+function opFailure(code: StepUpErrorCode, who: string, error: string, description: string | undefined, challenge: StepUpChallenge | undefined, cause?: unknown): StepUpError {
+  return new StepUpError(code, `${who} answered "${error}"${description ? `: ${description}` : ''}`, { cause, challenge, opError: error, opErrorDescription: description })
+}
+
 /** Map the OP's callback error: only that exact code is `unmet_authentication_requirements`. */
-export function opErrorToStepUpError(error: string, description: string | null, challenge?: StepUpChallenge): StepUpError {
-  const detail = description ? `: ${description}` : ''
-  const options = { challenge, opError: error, opErrorDescription: description ?? undefined }
-  if (error === 'unmet_authentication_requirements') {
-    return new StepUpError(
-      'unmet_authentication_requirements',
-      `the OP could not authenticate the user at the required level (unmet_authentication_requirements${detail}); the user may need to enrol a stronger method`,
-      options,
-    )
-  }
-  return new StepUpError('authorization_error', `the OP answered the authorization request with "${error}"${detail}`, options)
+function callbackError(error: oauth.AuthorizationResponseError, challenge: StepUpChallenge | undefined): StepUpError {
+  const unmet = error.error === 'unmet_authentication_requirements'
+  const failure = opFailure(unmet ? 'unmet_authentication_requirements' : 'authorization_error', 'the OP', error.error, error.error_description, challenge)
+  // The fix for this one is the user's: say so.
+  if (unmet) failure.message += '; the user may need to enrol a stronger method'
+  return failure
 }
 
 function tokenError(error: unknown, challenge: StepUpChallenge | undefined): StepUpError {
   if (error instanceof StepUpError) return error
-  if (error instanceof oauth.ResponseBodyError) {
-    return new StepUpError('token_error', `the token endpoint answered "${error.error}"${error.error_description ? `: ${error.error_description}` : ''}`, {
-      cause: error, challenge, opError: error.error, opErrorDescription: error.error_description,
-    })
-  }
+  if (error instanceof oauth.ResponseBodyError) return opFailure('token_error', 'the token endpoint', error.error, error.error_description, challenge, error)
   if (error instanceof oauth.OperationProcessingError) {
-    return new StepUpError('invalid_response', `the token response failed validation: ${error.message}`, { cause: error, challenge })
+    return new StepUpError('invalid_response', `invalid token response: ${error.message}`, { cause: error, challenge })
   }
   if (isAbortError(error)) return new StepUpError('aborted', 'the step-up was cancelled', { cause: error, challenge })
   return new StepUpError('token_error', `the token request failed: ${messageOf(error)}`, { cause: error, challenge })

@@ -1,4 +1,4 @@
-import { StepUpError } from '../errors/step-up-error.js'
+import { stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { ackMessage, isCallbackMessage, openChannel, POPUP_NAME } from './handoff.js'
 import type { Interaction } from './interaction.js'
 import { redirect } from './redirect.js'
@@ -84,7 +84,7 @@ export function popup(options: PopupOptions = {}): Interaction {
         // Only our own popup, on the redirect URI's origin, may answer (DESIGN.md "Popup hand-off").
         if (event.source !== win || event.origin !== redirectOrigin || !isCallbackMessage(event.data)) return
         if (stateOf(event.data.url) !== expectedState) {
-          finish(() => reject(new StepUpError('state_mismatch', 'the popup returned a callback for another authorization request; start the step-up again')), true)
+          finish(() => reject(stateMismatch()), true)
           return
         }
         accept(event.data.url)
@@ -106,12 +106,12 @@ export function popup(options: PopupOptions = {}): Interaction {
         }
         closedSince ??= Date.now()
         if (Date.now() - closedSince >= CLOSED_GRACE_MS) {
-          finish(() => reject(new StepUpError('popup_closed', 'the step-up popup was closed before the sign-in finished; the request was not retried')), false)
+          finish(() => reject(new StepUpError('popup_closed', 'the popup was closed before the sign-in finished')), false)
         }
       }, POLL_MS)
       if (options.timeout !== undefined) {
         timer = setTimeout(() => {
-          finish(() => reject(new StepUpError('timeout', `the step-up popup did not finish within ${options.timeout} ms; try again`)), true)
+          finish(() => reject(new StepUpError('timeout', `the popup did not finish within ${options.timeout} ms`)), true)
         }, options.timeout)
       }
     })

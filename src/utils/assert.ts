@@ -9,9 +9,16 @@ export function codedTypeError(message: string, code: CodedTypeError['code']): C
   return error
 }
 
-export function assertString(value: unknown, name: string): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw codedTypeError(`"${name}" must be a non-empty string`, 'ERR_INVALID_ARG_TYPE')
+/**
+ * Throws unless `ok`: `"name" must be what`. Without `value` that is a wrong type
+ * (`ERR_INVALID_ARG_TYPE`); with a `value`, a wrong value (`ERR_INVALID_ARG_VALUE`), quoted.
+ */
+export function must(ok: unknown, name: string, what: string, ...value: [unknown?]): asserts ok {
+  if (!ok) {
+    throw codedTypeError(
+      `"${name}" must be ${what}${value.length ? `, got ${JSON.stringify(value[0])}` : ''}`,
+      value.length ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
+    )
   }
 }
 

@@ -92,7 +92,7 @@ describe('protect: no token ever leaves the allowlist', () => {
       fetch: async (input, init) => {
         const url = input instanceof Request ? input.url : String(input)
         if (url.startsWith(ISSUER)) return globalThis.fetch(input, init)
-        seen.push({ url, token: input instanceof Request && input.headers.has('authorization') })
+        seen.push({ url, token: (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization') })
         return new Response('ok')
       },
     })

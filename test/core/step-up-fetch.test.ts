@@ -157,16 +157,16 @@ describe('stepUp.fetch: untouched responses and the protect allowlist', () => {
 
   it('matches string entries on origin and path segment boundaries', async () => {
     const sent: Array<[string, boolean]> = []
-    const fetch = async (input: RequestInfo | URL) => {
-      // Unprotected URLs arrive exactly as the app passed them; protected ones as a Request.
+    const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      // What goes on the wire, whether the SDK passed a Request or (url, init).
       const url = new URL(input instanceof Request ? input.url : String(input)).href
-      sent.push([url, input instanceof Request && input.headers.has('authorization')])
+      sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
       return new Response('ok')
     }
     // OP traffic goes to msw; everything else is recorded.
     const probe = client({
       protect: ['https://api.x:4567/v1', 'https://api.y'],
-      fetch: (input, init) => (new URL(input instanceof Request ? input.url : String(input)).origin === ISSUER ? globalThis.fetch(input, init) : fetch(input)),
+      fetch: (input, init) => (new URL(input instanceof Request ? input.url : String(input)).origin === ISSUER ? globalThis.fetch(input, init) : fetch(input, init)),
     })
     await probe.authorize()
     const cases: Array<[string, boolean]> = [

@@ -74,7 +74,7 @@ describe('cross-origin challenges', () => {
       fetch: async (input, init) => {
         const url = input instanceof Request ? input.url : String(input)
         if (url.startsWith(ISSUER)) return router(input, init)
-        sent.push([url, input instanceof Request && input.headers.has('authorization')])
+        sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
         return new Response('ok')
       },
     })

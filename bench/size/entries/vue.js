@@ -1,0 +1,4 @@
+// The core entry plus everything stepup-fetch/vue exports; npm run size reports the difference
+// from core.js, i.e. what the adapter adds to an app that already uses the core (vue itself external).
+import './core.js'
+export * from 'stepup-fetch/vue'
