@@ -381,12 +381,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
       throw failure
     }
   }
+  /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
+  let waiting: Flow<TokenRecord> | undefined
   /**
    * The interaction needs a user gesture (a blocked popup): expose continue()/cancel() in the
    * state; `open` runs synchronously inside continue(), i.e. inside the app's click handler.
    */
   const waitForUser = (open: () => boolean, flow: Flow<TokenRecord>): void => {
     if (flow.controller.signal.aborted) return
+    waiting = flow
     const pendingState = (): boolean => state.continue === resume
     const resume = (): void => {
       if (!pendingState()) return // stale: the flow ended or another one is waiting now
@@ -547,7 +550,12 @@ export function createStepUp(options: StepUpOptions): StepUp {
     must(params.acrValues === undefined || (Array.isArray(params.acrValues) && params.acrValues.every((v) => typeof v === 'string' && v !== '')), 'acrValues', 'an array of non-empty strings')
     const requirement = params.acrValues?.length || params.maxAge !== undefined ? toRequirement(params) : undefined
     must(params.maxAge === undefined || (Number.isInteger(params.maxAge) && params.maxAge >= 0), 'maxAge', 'a non-negative integer', params.maxAge)
-    const flow = queue.join(requirement, { force: true })
+    // Called (from a click) while a step-up waits for one: a "Verify it's you" button calling
+    // authorize() with the challenge, or a plain sign-in, continues that step-up: its popup opens
+    // inside this click, and this call resolves when it is done (it signs the user in too).
+    const pendingFlow = state.status === 'pending-user-action' && waiting && (!requirement || requirementKey(requirement) === waiting.key) ? waiting : undefined
+    const flow = pendingFlow ?? queue.join(requirement, { force: true })
+    if (pendingFlow) state.continue?.()
     await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
   }
 

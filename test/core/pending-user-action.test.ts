@@ -101,6 +101,48 @@ describe("popup({ fallback: 'user-action' }): the 'pending-user-action' state", 
     expect(page.popups).toHaveLength(1)
   })
 
+  it('continue() clicked twice opens one popup', async () => {
+    const stepUp = page.client()
+    await signIn(stepUp)
+    const transfer = stepUp.fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await pending(stepUp)
+    const { continue: go } = stepUp.getState()
+    page.click(() => go!())
+    page.click(() => go!())
+    expect(page.popups).toHaveLength(2) // the sign-in's and this one
+    await page.finishPopup()
+    expect((await transfer).status).toBe(200)
+  })
+
+  it('authorize() with the challenge, from a click while the step-up waits ("Verify it\'s you"), opens its popup and both complete', async () => {
+    const stepUp = page.client()
+    await signIn(stepUp)
+    const transfer = stepUp.fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await pending(stepUp)
+    const challenge = stepUp.getState().challenge!
+    const verified = page.click(() => stepUp.authorize({ acrValues: challenge.acrValues, maxAge: challenge.maxAge! }))
+    expect(page.popups).toHaveLength(2)
+    expect(page.popups[1]!.url.searchParams.get('acr_values')).toBe('urn:test:2fa')
+    expect(stepUp.getState().status).toBe('authorizing')
+    await page.finishPopup()
+    await verified
+    expect((await transfer).status).toBe(200)
+    expect(page.popups).toHaveLength(2)
+  })
+
+  it('a plain sign-in click (authorize()) while a step-up waits continues that step-up instead of queueing behind it', async () => {
+    const stepUp = page.client()
+    await signIn(stepUp)
+    const transfer = stepUp.fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
+    await pending(stepUp)
+    const signedIn = page.click(() => stepUp.authorize())
+    expect({ popups: page.popups.length, status: stepUp.getState().status }).toEqual({ popups: 2, status: 'authorizing' })
+    await page.finishPopup()
+    await signedIn
+    expect((await transfer).status).toBe(200)
+    expect(page.popups).toHaveLength(2)
+  })
+
   it('without the option a blocked popup is still popup_blocked (unchanged default)', async () => {
     const { popup } = await import('../../src/index.js')
     const stepUp = page.client({ interaction: popup() })
