@@ -1,4 +1,4 @@
-import ky, { HTTPError, isTimeoutError, TimeoutError, type Options } from 'ky'
+import ky, { HTTPError, isTimeoutError, TimeoutError, type KyInstance, type Options } from 'ky'
 import { http, HttpResponse } from 'msw'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createStepUp, StepUpError, type Interaction, type StepUp } from '../../src/index.js'
@@ -41,8 +41,22 @@ async function signedIn(interaction: Interaction = ctx.op.interaction): Promise<
 
 /** Wait for `condition` without moving fake timers (vi.waitFor advances them). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve))
+  // Real time (only setTimeout is faked), not a count of turns: a loaded machine needs more turns.
+  const end = Date.now() + 5_000
+  while (!condition() && Date.now() < end) await new Promise((resolve) => setImmediate(resolve))
   expect(condition()).toBe(true)
+}
+
+/** A GET of `slow` (which never answers) through `api` times out after exactly `ms` of fake time. */
+async function expectTimeoutAfter(api: KyInstance, ms: number): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  ctx.server.use(http.get(`${API}/slow`, hangForever))
+  let outcome: unknown
+  void api.get('slow').catch((e: unknown) => (outcome = e))
+  await vi.advanceTimersByTimeAsync(ms - 1)
+  expect(outcome).toBeUndefined()
+  await vi.advanceTimersByTimeAsync(1)
+  expect(outcome).toBeInstanceOf(TimeoutError)
 }
 
 const transfers = () => ctx.api.calls.filter((c) => c.path === '/transfer')
@@ -91,15 +105,8 @@ describe('createStepUpKy', () => {
   })
 
   it('keeps ky’s timeout on each exchange: the first request and the retry after the step-up', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const api = createStepUpKy(await signedIn(), { prefix: API })
-    ctx.server.use(http.get(`${API}/slow`, hangForever))
-    let first: unknown
-    void api.get('slow').catch((e: unknown) => (first = e))
-    await vi.advanceTimersByTimeAsync(9_999)
-    expect(first).toBeUndefined()
-    await vi.advanceTimersByTimeAsync(1)
-    expect(first).toBeInstanceOf(TimeoutError)
+    await expectTimeoutAfter(api, 10_000)
 
     // Challenged, stepped up, and then the retry hangs: timed like any exchange (here 3 s per call).
     let seen = 0
@@ -185,26 +192,24 @@ const stalledBody = () =>
   new HttpResponse(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{"a":')) }), { headers: { 'content-type': 'application/json' } })
 const challenge = (params: string) => new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': `Bearer error="insufficient_user_authentication", ${params}` } })
 
+/** `.json()` of a body that stalls, with `ms` of fake time; resolves with what it rejected with, if it did. */
+async function readStalledJson(client: Pick<typeof ky, 'get'>, ms: number): Promise<unknown> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  ctx.server.use(http.get('https://third-party.test/stall', stalledBody))
+  let outcome: unknown
+  void client.get('https://third-party.test/stall').json().catch((e: unknown) => (outcome = e))
+  await vi.advanceTimersByTimeAsync(ms)
+  for (let i = 0; i < 50 && outcome === undefined; i++) await new Promise((resolve) => setImmediate(resolve))
+  return outcome
+}
+
 describe('createStepUpKy: ky’s timeout on body reads', () => {
   it('(control) plain ky times out a stalled body read in .json()', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    ctx.server.use(http.get('https://third-party.test/stall', stalledBody))
-    let outcome: unknown
-    void ky.get('https://third-party.test/stall').json().catch((e: unknown) => (outcome = e))
-    await vi.advanceTimersByTimeAsync(10_000)
-    await until(() => outcome !== undefined)
-    expect(isTimeoutError(outcome)).toBe(true)
+    expect(isTimeoutError(await readStalledJson(ky, 10_000))).toBe(true)
   })
 
   it('times out a stalled body read in .json() like plain ky, for an unprotected URL', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    const api = createStepUpKy(await signedIn())
-    ctx.server.use(http.get('https://third-party.test/stall', stalledBody))
-    let outcome: unknown
-    void api.get('https://third-party.test/stall').json().catch((e: unknown) => (outcome = e))
-    await vi.advanceTimersByTimeAsync(10_000)
-    await until(() => outcome !== undefined)
-    expect(isTimeoutError(outcome)).toBe(true)
+    expect(isTimeoutError(await readStalledJson(createStepUpKy(await signedIn()), 10_000))).toBe(true)
   })
 
   it('times out a stalled body read after a step-up with the call’s own timeout, counted from the read', async () => {
@@ -226,13 +231,7 @@ describe('createStepUpKy: ky’s timeout on body reads', () => {
   })
 
   it('leaves body reads unbounded with timeout: false', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    const api = createStepUpKy(await signedIn(), { timeout: false })
-    ctx.server.use(http.get('https://third-party.test/stall', stalledBody))
-    let outcome: unknown
-    void api.get('https://third-party.test/stall').json().catch((e: unknown) => (outcome = e))
-    await vi.advanceTimersByTimeAsync(60_000)
-    expect(outcome).toBeUndefined()
+    expect(await readStalledJson(createStepUpKy(await signedIn(), { timeout: false }), 60_000)).toBeUndefined()
   })
 })
 
@@ -246,15 +245,7 @@ describe('createStepUpKy and init hooks added by a later extend()', () => {
   })
 
   it('a later timeout still times each exchange', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    const api = createStepUpKy(await signedIn(), { prefix: API }).extend({ hooks: { init: [(o) => void (o.timeout = 3_000)] } })
-    ctx.server.use(http.get(`${API}/slow`, hangForever))
-    let outcome: unknown
-    void api.get('slow').catch((e: unknown) => (outcome = e))
-    await vi.advanceTimersByTimeAsync(2_999)
-    expect(outcome).toBeUndefined()
-    await vi.advanceTimersByTimeAsync(1)
-    expect(isTimeoutError(outcome)).toBe(true)
+    await expectTimeoutAfter(createStepUpKy(await signedIn(), { prefix: API }).extend({ hooks: { init: [(o) => void (o.timeout = 3_000)] } }), 3_000)
   })
 
   it('a later fetch goes underneath the SDK instead of bypassing it, wrapper or not', async () => {
