@@ -23,7 +23,9 @@ export function useStepUpClient(): StepUp {
  * The SDK's state, re-rendering the component when it changes (through `useSyncExternalStore`,
  * so it is tear-free under concurrent rendering): `status` (`'idle'`, `'authorizing'`,
  * `'pending-user-action'` with `continue()` / `cancel()`, `'error'` with `error`), and the newest
- * token's `acr`, `amr`, `authTime` and `sub`.
+ * token's `acr`, `amr`, `authTime` and `sub`. Server rendering and hydration see a signed-out,
+ * idle state (the server holds no user's tokens); the component re-renders with the client's
+ * state right after hydration.
  *
  * @returns The current {@link StepUpState} snapshot (the same object until something changes).
  * @throws {TypeError} With `code` `'ERR_STEPUP_NO_PROVIDER'` outside a `<StepUpProvider>`.
@@ -39,8 +41,17 @@ export function useStepUpClient(): StepUp {
 export function useStepUp(): StepUpState {
   const stepUp = useClient('useStepUp')
   // getState() returns the same object until something changes, as useSyncExternalStore requires.
-  return useSyncExternalStore(stepUp.subscribe, stepUp.getState, stepUp.getState)
+  return useSyncExternalStore(stepUp.subscribe, stepUp.getState, getServerSnapshot)
 }
+
+/**
+ * What the server renders, and what hydration compares against: signed out and idle, whatever
+ * the browser's client holds. A client restored from `storage: 'session'` would otherwise render
+ * "signed in" during hydration and mismatch the server's HTML; React renders the client's real
+ * state right after hydrating.
+ */
+const serverSnapshot: StepUpState = Object.freeze({ status: 'idle', authenticated: false })
+const getServerSnapshot = (): StepUpState => serverSnapshot
 
 /**
  * The client's drop-in `fetch` (stable across renders): tokens only for protected URLs, one

@@ -1,4 +1,4 @@
-import { getCurrentScope, hasInjectionContext, inject, onScopeDispose, shallowRef, type ShallowRef } from 'vue'
+import { getCurrentInstance, getCurrentScope, hasInjectionContext, inject, onBeforeMount, onScopeDispose, shallowRef, type ShallowRef } from 'vue'
 import type { StepUp, StepUpState } from '../index.js'
 import { stepUpKey } from './plugin.js'
 
@@ -21,8 +21,10 @@ export function useStepUpClient(): StepUp {
 /**
  * The SDK's state as a read-only shallow ref, updated on every change: `status` (`'idle'`,
  * `'authorizing'`, `'pending-user-action'` with `continue()` / `cancel()`, `'error'` with
- * `error`), and the newest token's `acr`, `amr`, `authTime` and `sub`. The subscription ends
- * when the calling component (or effect scope) is disposed.
+ * `error`), and the newest token's `acr`, `amr`, `authTime` and `sub`. In a component the ref
+ * follows the client from mount (`onBeforeMount`) to unmount; server rendering, which never
+ * mounts, leaves no subscription behind. In a bare effect scope it follows from the call until
+ * the scope stops.
  *
  * @returns A ref whose `value` is the current {@link StepUpState} snapshot.
  * @throws {TypeError} With `code` `'ERR_STEPUP_NO_PROVIDER'` when no client was provided.
@@ -45,11 +47,24 @@ export function useStepUpClient(): StepUp {
 export function useStepUp(): Readonly<ShallowRef<StepUpState>> {
   const stepUp = injectClient('useStepUp')
   const state = shallowRef(stepUp.getState())
-  const unsubscribe = stepUp.subscribe(() => {
-    state.value = stepUp.getState()
-  })
-  if (getCurrentScope()) onScopeDispose(unsubscribe)
-  else console.warn('[stepup-fetch] useStepUp() was called outside setup() or an effect scope; its subscription is never released')
+  const subscribe = (): (() => void) => {
+    state.value = stepUp.getState() // it may have changed since setup()
+    return stepUp.subscribe(() => {
+      state.value = stepUp.getState()
+    })
+  }
+  if (getCurrentInstance()) {
+    // A component subscribes when it mounts: server rendering runs setup() but never mounts or
+    // unmounts, so a subscription made in setup() would stay on the shared client per request.
+    let unsubscribe: (() => void) | undefined
+    onBeforeMount(() => void (unsubscribe = subscribe()))
+    onScopeDispose(() => unsubscribe?.())
+  } else if (getCurrentScope()) {
+    onScopeDispose(subscribe())
+  } else {
+    subscribe()
+    console.warn('[stepup-fetch] useStepUp() was called outside setup() or an effect scope; its subscription is never released')
+  }
   return state
 }
 

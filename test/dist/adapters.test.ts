@@ -33,6 +33,28 @@ describe('dist: every subpath shares one core', () => {
     for (const file of ['index.js', 'ky.js', 'vue.js']) expect(readFileSync(new URL(file, dist), 'utf8')).not.toMatch(/use client/)
   })
 
+  it('ky.js and index.js, and every chunk they import, import neither react nor vue', () => {
+    const importsOf = (file: string): string[] =>
+      [...readFileSync(new URL(file, dist), 'utf8').matchAll(/(?:^|[;\s])(?:import|export)\s*(?:[^'"]*?\sfrom\s*)?['"]([^'"]+)['"]/g)].map((m) => m[1]!)
+    for (const entry of ['ky.js', 'index.js']) {
+      const seen = new Set<string>()
+      const bare: string[] = []
+      const visit = (file: string): void => {
+        if (seen.has(file)) return
+        seen.add(file)
+        for (const specifier of importsOf(file)) {
+          if (specifier.startsWith('./')) visit(specifier.slice(2))
+          else bare.push(specifier)
+        }
+      }
+      visit(entry)
+      expect(bare.filter((s) => /^(react|react-dom|vue|@vue)(\/|$)/.test(s)), entry).toEqual([])
+    }
+    // The check itself sees imports: react.js and vue.js do import their frameworks.
+    expect(importsOf('react.js')).toContain('react')
+    expect(importsOf('vue.js')).toContain('vue')
+  })
+
   it('defines StepUpError and the ky exchange key once across all built files', () => {
     const code = readdirSync(dist).filter((f) => f.endsWith('.js')).map((f) => readFileSync(new URL(f, dist), 'utf8'))
     expect(code.filter((c) => c.includes('class StepUpError')).length).toBe(1)

@@ -1,4 +1,4 @@
-import ky, { HTTPError, isTimeoutError, TimeoutError } from 'ky'
+import ky, { HTTPError, isTimeoutError, TimeoutError, type KyInstance, type Options } from 'ky'
 import { http, HttpResponse } from 'msw'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createStepUp, StepUpError, type Interaction, type StepUp } from '../../src/index.js'
@@ -41,8 +41,22 @@ async function signedIn(interaction: Interaction = ctx.op.interaction): Promise<
 
 /** Wait for `condition` without moving fake timers (vi.waitFor advances them). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve))
+  // Real time (only setTimeout is faked), not a count of turns: a loaded machine needs more turns.
+  const end = Date.now() + 5_000
+  while (!condition() && Date.now() < end) await new Promise((resolve) => setImmediate(resolve))
   expect(condition()).toBe(true)
+}
+
+/** A GET of `slow` (which never answers) through `api` times out after exactly `ms` of fake time. */
+async function expectTimeoutAfter(api: KyInstance, ms: number): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  ctx.server.use(http.get(`${API}/slow`, hangForever))
+  let outcome: unknown
+  void api.get('slow').catch((e: unknown) => (outcome = e))
+  await vi.advanceTimersByTimeAsync(ms - 1)
+  expect(outcome).toBeUndefined()
+  await vi.advanceTimersByTimeAsync(1)
+  expect(outcome).toBeInstanceOf(TimeoutError)
 }
 
 const transfers = () => ctx.api.calls.filter((c) => c.path === '/transfer')
@@ -91,15 +105,8 @@ describe('createStepUpKy', () => {
   })
 
   it('keeps ky’s timeout on each exchange: the first request and the retry after the step-up', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const api = createStepUpKy(await signedIn(), { prefix: API })
-    ctx.server.use(http.get(`${API}/slow`, hangForever))
-    let first: unknown
-    void api.get('slow').catch((e: unknown) => (first = e))
-    await vi.advanceTimersByTimeAsync(9_999)
-    expect(first).toBeUndefined()
-    await vi.advanceTimersByTimeAsync(1)
-    expect(first).toBeInstanceOf(TimeoutError)
+    await expectTimeoutAfter(api, 10_000)
 
     // Challenged, stepped up, and then the retry hangs: timed like any exchange (here 3 s per call).
     let seen = 0
@@ -180,7 +187,147 @@ describe('createStepUpKy', () => {
   })
 })
 
+/** Headers arrive, the body never finishes. */
+const stalledBody = () =>
+  new HttpResponse(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{"a":')) }), { headers: { 'content-type': 'application/json' } })
+const challenge = (params: string) => new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': `Bearer error="insufficient_user_authentication", ${params}` } })
+
+/** `.json()` of a body that stalls, with `ms` of fake time; resolves with what it rejected with, if it did. */
+async function readStalledJson(client: Pick<typeof ky, 'get'>, ms: number): Promise<unknown> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  ctx.server.use(http.get('https://third-party.test/stall', stalledBody))
+  let outcome: unknown
+  void client.get('https://third-party.test/stall').json().catch((e: unknown) => (outcome = e))
+  await vi.advanceTimersByTimeAsync(ms)
+  for (let i = 0; i < 50 && outcome === undefined; i++) await new Promise((resolve) => setImmediate(resolve))
+  return outcome
+}
+
+describe('createStepUpKy: ky’s timeout on body reads', () => {
+  it('(control) plain ky times out a stalled body read in .json()', async () => {
+    expect(isTimeoutError(await readStalledJson(ky, 10_000))).toBe(true)
+  })
+
+  it('times out a stalled body read in .json() like plain ky, for an unprotected URL', async () => {
+    expect(isTimeoutError(await readStalledJson(createStepUpKy(await signedIn()), 10_000))).toBe(true)
+  })
+
+  it('times out a stalled body read after a step-up with the call’s own timeout, counted from the read', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const api = createStepUpKy(await signedIn(), { prefix: API })
+    let n = 0
+    ctx.server.use(http.get(`${API}/stall`, () => (++n === 1 ? challenge('acr_values="urn:test:2fa"') : stalledBody())))
+    const response = await api.get('stall', { timeout: 2_000 })
+    expect(response.status).toBe(200)
+    await vi.advanceTimersByTimeAsync(5_000) // the body read has not started: nothing times it yet
+    let outcome: unknown
+    void response.text().catch((e: unknown) => (outcome = e))
+    await vi.advanceTimersByTimeAsync(1_999)
+    expect(outcome).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(1)
+    await until(() => outcome !== undefined)
+    expect(isTimeoutError(outcome)).toBe(true)
+    expect(ctx.op.authorizations).toHaveLength(2)
+  })
+
+  it('leaves body reads unbounded with timeout: false', async () => {
+    expect(await readStalledJson(createStepUpKy(await signedIn(), { timeout: false }), 60_000)).toBeUndefined()
+  })
+})
+
+describe('createStepUpKy and init hooks added by a later extend()', () => {
+  it('a later timeout becomes the per-exchange timeout; ky never times the step-up', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API }).extend({ hooks: { init: [(o) => void (o.timeout = 20_000)] } })
+    let seen: unknown
+    const probe = api.extend({ hooks: { init: [(o) => void (seen = o.timeout)] } })
+    await probe.get('balance')
+    expect(seen).toBe(false)
+  })
+
+  it('a later timeout still times each exchange', async () => {
+    await expectTimeoutAfter(createStepUpKy(await signedIn(), { prefix: API }).extend({ hooks: { init: [(o) => void (o.timeout = 3_000)] } }), 3_000)
+  })
+
+  it('a later fetch goes underneath the SDK instead of bypassing it, wrapper or not', async () => {
+    const seen: string[] = []
+    const replacing = createStepUpKy(await signedIn(), { prefix: API }).extend({
+      hooks: { init: [(o) => void (o.fetch = (input, init) => (seen.push('app fetch'), globalThis.fetch(input, init)))] },
+    })
+    expect((await replacing.post('transfer', { body: 'x' })).status).toBe(200)
+    expect(seen).toEqual(['app fetch', 'app fetch']) // the request and the retry after the step-up
+    expect(transfers().map((c) => c.authorization?.slice(0, 7))).toEqual(['Bearer ', 'Bearer '])
+
+    // The usual wrapper reads options.fetch (ours) first: it must not loop back into the SDK,
+    // whether it calls it at once (here with a copy of the request) or after an await.
+    for (const later of [false, true]) {
+      const wrapping = createStepUpKy(await signedIn(), { prefix: API }).extend({
+        hooks: {
+          init: [
+            (o) => {
+              const previous = o.fetch!
+              o.fetch = async (input, init) => {
+                seen.push('wrapper')
+                if (!later) return previous(new Request(input as Request), init)
+                await Promise.resolve()
+                return previous(input, init)
+              }
+            },
+          ],
+        },
+      })
+      seen.length = 0
+      expect((await wrapping.post('transfer', { body: 'x' })).status).toBe(200)
+      expect(seen).toEqual(['wrapper', 'wrapper'])
+    }
+    expect(ctx.op.authorizations).toHaveLength(6) // three sign-ins, three step-ups
+  })
+
+  it('passes ky’s extra fetch arguments (Next.js `next`, undici `dispatcher`) to the app’s fetch', async () => {
+    const extras: unknown[] = []
+    const appFetch: typeof fetch = (input, init) => (extras.push(init), globalThis.fetch(input, init))
+    const api = createStepUpKy(await signedIn(), { prefix: API, fetch: appFetch, next: { revalidate: 5 } } as Options)
+    expect((await api.post('transfer', { body: 'x' })).status).toBe(200)
+    expect(extras).toEqual([{ next: { revalidate: 5 } }, { next: { revalidate: 5 } }])
+  })
+
+  it('rejects a timeout above setTimeout’s ceiling with ky’s RangeError', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API })
+    await expect(api.get('balance', { timeout: 2_147_483_648 })).rejects.toThrow(RangeError)
+  })
+})
+
+describe('createStepUpKy and ky’s retry', () => {
+  it('a challenge on a ky retry after a step-up rejects with loop_detected instead of a second step-up', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API, retry: { limit: 2, delay: () => 0 } })
+    let n = 0
+    // A route that demands re-authentication now (max_age=0) from every call without a brand-new token.
+    ctx.server.use(http.get(`${API}/fresh`, () => (++n === 2 ? new HttpResponse(null, { status: 503 }) : n === 4 ? HttpResponse.json({}) : challenge('acr_values="urn:test:2fa", max_age=0'))))
+    const error = await api.get('fresh').json().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(StepUpError)
+    expect(error).toMatchObject({ code: 'loop_detected', challenge: { maxAge: 0 } })
+    expect(n).toBe(3)
+    expect(ctx.op.authorizations).toHaveLength(2) // the sign-in and one step-up
+  })
+
+  it('a ky retry after a step-up that is not challenged goes through', async () => {
+    const api = createStepUpKy(await signedIn(), { prefix: API, retry: { limit: 2, delay: () => 0 } })
+    let n = 0
+    ctx.server.use(http.get(`${API}/flaky`, () => (++n === 1 ? challenge('acr_values="urn:test:2fa"') : n === 2 ? new HttpResponse(null, { status: 503 }) : HttpResponse.json({ n }))))
+    expect(await api.get('flaky').json()).toEqual({ n: 3 })
+    expect(ctx.op.authorizations).toHaveLength(2)
+  })
+})
+
 describe('stepUpHooks', () => {
+  it('a different client added by a later extend() is the one used', async () => {
+    const first = await signedIn()
+    const second = await signedIn()
+    const [firstFetch, secondFetch] = [vi.spyOn(first, 'fetch'), vi.spyOn(second, 'fetch')]
+    const api = createStepUpKy(first, { prefix: API }).extend({ hooks: stepUpHooks(second) })
+    expect((await api.post('transfer', { body: 'x' })).status).toBe(200)
+    expect([firstFetch.mock.calls.length, secondFetch.mock.calls.length]).toEqual([0, 1])
+  })
+
   it('plugs into an existing instance with extend(), wrapping once however often it is extended', async () => {
     const stepUp = await signedIn()
     const fetchSpy = vi.spyOn(stepUp, 'fetch')

@@ -1,8 +1,10 @@
 // @vitest-environment happy-dom
 import { act, cleanup, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react'
 import { StrictMode, useState, type ReactNode } from 'react'
+import { hydrateRoot, type Root } from 'react-dom/client'
+import { renderToString } from 'react-dom/server'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { isStepUpError, type StepUp, type StepUpState } from '../../src/index.js'
+import { createStepUp, isStepUpError, type StepUp, type StepUpState } from '../../src/index.js'
 import { StepUpPrompt, StepUpProvider, useStepUp, useStepUpClient, useStepUpFetch } from '../../src/react/index.js'
 import { API } from '../msw/fake-op.js'
 import { blockedPopupPage, type BlockedPopupPage } from '../support/blocked-popup.js'
@@ -99,6 +101,67 @@ describe('stepup-fetch/react hooks', () => {
     const unsubscribe = subscribe.mock.results.at(-1)!.value as () => boolean
     unmount()
     expect(unsubscribe()).toBe(false) // already removed
+  })
+
+  it('releases every subscription under StrictMode (double-run effects) on unmount', () => {
+    const subscribe = vi.spyOn(stepUp, 'subscribe')
+    const { unmount } = renderHook(() => [useStepUp(), useStepUp()], { wrapper })
+    expect(subscribe.mock.results.length).toBeGreaterThanOrEqual(2)
+    unmount()
+    // Each unsubscribe returns whether it still removed a listener: none was left behind.
+    expect(subscribe.mock.results.map((r) => (r.value as () => boolean)())).toEqual(subscribe.mock.results.map(() => false))
+  })
+})
+
+describe('stepup-fetch/react on the server and in hydration', () => {
+  const options = { issuer: 'https://op.example', clientId: 'c', redirectUri: 'https://app.example/cb', protect: ['https://api.example'], storage: 'session' as const }
+  function Status() {
+    const s = useStepUp()
+    return <p>{s.authenticated ? `signed in as ${s.sub}` : 'signed out'}</p>
+  }
+  afterEach(() => sessionStorage.clear())
+
+  it('renderToString renders the signed-out state, the prompt included', () => {
+    const html = renderToString(
+      <StepUpProvider stepUp={createStepUp(options)}>
+        <Status />
+        <StepUpPrompt />
+      </StepUpProvider>,
+    )
+    expect(html).toBe('<p>signed out</p>')
+  })
+
+  it('hydrates server HTML without a mismatch when the tab’s session storage already holds a token, then shows it', async () => {
+    const html = renderToString(
+      <StepUpProvider stepUp={createStepUp(options)}>
+        <Status />
+      </StepUpProvider>,
+    )
+    // The browser tab holds a token from before the reload.
+    const now = Date.now()
+    const token = { accessToken: 'at', tokenType: 'Bearer', idToken: 'x', sub: 'alice', acr: 'urn:1', authTime: Math.floor(now / 1000), expiresAt: now + 3_600_000, obtainedAt: now }
+    sessionStorage.setItem('stepup-fetch:c:tokens', JSON.stringify([token]))
+    const browserClient = createStepUp(options)
+    expect(browserClient.getState()).toMatchObject({ authenticated: true, sub: 'alice' })
+    const container = document.createElement('div')
+    container.innerHTML = html
+    document.body.append(container)
+    const recoverable: unknown[] = []
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    let root: Root | undefined
+    await act(async () => {
+      root = hydrateRoot(
+        container,
+        <StepUpProvider stepUp={browserClient}>
+          <Status />
+        </StepUpProvider>,
+        { onRecoverableError: (e) => void recoverable.push(e) },
+      )
+    })
+    expect(recoverable.map(String)).toEqual([])
+    expect(container.textContent).toBe('signed in as alice')
+    act(() => root!.unmount())
+    container.remove()
   })
 })
 

@@ -1,8 +1,9 @@
 // @vitest-environment happy-dom
 import { mount } from '@vue/test-utils'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createApp, defineComponent, effectScope, h, nextTick } from 'vue'
-import type { StepUp } from '../../src/index.js'
+import { createApp, createSSRApp, defineComponent, effectScope, h, nextTick } from 'vue'
+import { renderToString } from 'vue/server-renderer'
+import { createStepUp, type StepUp } from '../../src/index.js'
 import { StepUpPlugin, stepUpKey, useStepUp, useStepUpClient } from '../../src/vue/index.js'
 import { blockedPopupPage, type BlockedPopupPage } from '../support/blocked-popup.js'
 
@@ -12,7 +13,10 @@ beforeEach(() => {
   page = blockedPopupPage()
   stepUp = page.client()
 })
-afterEach(() => vi.restoreAllMocks())
+afterEach(() => {
+  vi.restoreAllMocks()
+  sessionStorage.clear()
+})
 
 /** A component showing the state, with the "Verify it's you" prompt an app would write. */
 const Status = defineComponent({
@@ -32,6 +36,15 @@ const Status = defineComponent({
     ])
   },
 })
+
+function catching(run: () => unknown): unknown {
+  try {
+    run()
+  } catch (error) {
+    return error
+  }
+  return undefined
+}
 
 const mountStatus = () => mount(Status, { global: { plugins: [[StepUpPlugin, { stepUp }]] } })
 
@@ -103,6 +116,49 @@ describe('stepup-fetch/vue', () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {}) // Vue reports the failed setup
     expect(() => mount(Orphan)).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_STEPUP_NO_PROVIDER', message: expect.stringMatching(/app\.use\(StepUpPlugin, \{ stepUp \}\)/) }))
     expect(() => useStepUpClient()).toThrow(expect.objectContaining({ code: 'ERR_STEPUP_NO_PROVIDER', message: expect.stringMatching(/inside setup\(\)/) }))
+  })
+
+  it('with the plugin installed, still throws when called outside setup() (an event handler)', async () => {
+    let thrown: unknown
+    const Button = defineComponent({
+      render: () => h('button', { onClick: () => void (thrown = catching(() => useStepUp())) }, 'go'),
+    })
+    const wrapper = mount(Button, { global: { plugins: [[StepUpPlugin, { stepUp }]] } })
+    await wrapper.find('button').trigger('click')
+    expect(thrown).toMatchObject({ name: 'TypeError', code: 'ERR_STEPUP_NO_PROVIDER', message: expect.stringMatching(/inside setup\(\)/) })
+  })
+
+  it('with the app context but no effect scope, works and warns that nothing will release it', () => {
+    const app = createApp({ render: () => null }).use(StepUpPlugin, { stepUp })
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const state = app.runWithContext(() => useStepUp())
+    expect(state.value).toBe(stepUp.getState())
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^\[stepup-fetch\] useStepUp\(\) was called outside setup\(\) or an effect scope/))
+  })
+
+  it('server rendering leaves no subscription on the shared client, and renders the state', async () => {
+    const subscribe = vi.spyOn(stepUp, 'subscribe')
+    const Probe = defineComponent({ setup: () => ({ state: useStepUp() }), render() { return h('p', this.state.status) } })
+    for (let i = 0; i < 3; i++) expect(await renderToString(createSSRApp(Probe).use(StepUpPlugin, { stepUp }))).toBe('<p>idle</p>')
+    const stillSubscribed = subscribe.mock.results.filter((r) => (r.value as () => boolean)())
+    expect(stillSubscribed).toEqual([])
+  })
+
+  it('shows a change made between setup() and mount', () => {
+    const now = Date.now()
+    sessionStorage.setItem('stepup-fetch:c:tokens', JSON.stringify([{ accessToken: 'at', tokenType: 'Bearer', idToken: 'x', sub: 'alice', acr: 'urn:1', authTime: Math.floor(now / 1000), expiresAt: now + 3_600_000, obtainedAt: now }]))
+    const client = createStepUp({ issuer: 'https://op.example', clientId: 'c', redirectUri: 'https://app.example/cb', protect: ['https://api.example'], storage: 'session' })
+    const Probe = defineComponent({
+      setup() {
+        const state = useStepUp()
+        client.logout() // before the component mounts and subscribes
+        return { state }
+      },
+      render() {
+        return h('p', this.state.authenticated ? 'signed in' : 'signed out')
+      },
+    })
+    expect(mount(Probe, { global: { plugins: [[StepUpPlugin, { stepUp: client }]] } }).text()).toBe('signed out')
   })
 
   it('rejects a plugin install without a client', () => {
