@@ -202,5 +202,7 @@ function quote(name: string): string {
 
 /** Names a character for an error message without echoing control characters raw. */
 function describeChar(c: number): string {
-  return c > 0x20 && c < 0x7f ? JSON.stringify(String.fromCharCode(c)) : `U+${c.toString(16).toUpperCase().padStart(4, '0')}`
+  const hex = `U+${c.toString(16).toUpperCase().padStart(4, '0')}`
+  if (c > 0x20 && c < 0x7f) return JSON.stringify(String.fromCharCode(c))
+  return c === 9 ? `tab (${hex})` : c < 0x20 || c === 0x7f ? `control character ${hex}` : c > 0xff ? `character ${hex} (outside ISO-8859-1)` : `character ${hex}`
 }

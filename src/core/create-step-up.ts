@@ -341,7 +341,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
     })
     signal?.throwIfAborted()
-    if (epoch !== started) throw new StepUpError('aborted', 'signed out during the step-up', { challenge })
+    if (epoch !== started) throw new StepUpError('aborted', 'signed out during the step-up; its token was dropped', { challenge })
     saveTokens(record)
     return record
   }
@@ -464,12 +464,18 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // (url, init) like any fetch call: building a Request of our own costs an AbortSignal and a
     // copy per request (bench/RESULTS.md). A Request is built only when a challenge needs a retry.
     // Anything else is a Request first, which also throws where fetch would (credentials in the URL).
-    const plain = !exchange && !(input instanceof Request) && init?.body == null && !url.username && !url.password && (!init || Object.getPrototypeOf(init) === Object.prototype)
+    // Only with our own underlying fetch (a custom one keeps receiving a Request), for a string or
+    // URL, and headers that can be read twice (the retry reads them again).
+    const headers = init?.headers
+    const plain =
+      !userFetch && !exchange && (typeof input === 'string' || input instanceof URL) && init?.body == null && !url.username && !url.password &&
+      (!init || Object.getPrototypeOf(init) === Object.prototype) &&
+      (headers === undefined || Array.isArray(headers) || headers instanceof Headers || Object.getPrototypeOf(headers) === Object.prototype)
     let request = plain ? undefined : new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
     if (request && request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
     const method = request?.method ?? normalizeMethod(init?.method)
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
+    const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined)
     const route = routeOf(method, url)
     const known = routes.get(route)
     const token = (known && findToken(known)) || tokens.baseline(Date.now())
@@ -638,7 +644,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       writeJson(keys.resume, undefined)
       return skip('body_not_saved', `the request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
     }
-    if (!record.ready) return skip('not_ready', 'call handleCallback() on the redirect URI first')
+    if (!record.ready) return skip('not_ready', 'the step-up has not finished; call handleCallback() on the redirect URI first')
     // Deleted before the replay: a reload never replays twice (and it is the one retry).
     writeJson(keys.resume, undefined)
     const request = restoreRequest(record.request)
@@ -704,8 +710,15 @@ function discardBody(body: Body | undefined): void {
 }
 
 /** Fetch's method normalization: the six standard methods are upper-cased, others kept as sent. */
-function normalizeMethod(method = 'GET'): string {
+/** As fetch does: any value becomes a string; only the six standard methods are upper-cased. */
+function normalizeMethod(value: unknown = 'GET'): string {
+  const method = String(value)
   return method === 'GET' || !/^(?:delete|get|head|options|post|put)$/i.test(method) ? method : method.toUpperCase()
+}
+
+/** A Request, also one from another realm (an iframe), where `instanceof` says no. */
+function isRequest(input: unknown): input is Request {
+  return input instanceof Request || Object.prototype.toString.call(input) === '[object Request]'
 }
 
 function routeOf(method: string, url: URL): string {
@@ -721,7 +734,8 @@ function loopDetected(method: string, url: URL, challenge: StepUpChallenge): Ste
 }
 
 function resolveUrl(input: RequestInfo | URL): URL | undefined {
-  const raw = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as Request).url
+  // fetch stringifies anything that is not a Request (a URL of another realm, a String object).
+  const raw = isRequest(input) ? input.url : String(input)
   try {
     // Resolve exactly as fetch will: against the document's base URL (<base href> included),
     // else the worker's location. Checking one URL and sending to another would leak the token.

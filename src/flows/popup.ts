@@ -106,12 +106,12 @@ export function popup(options: PopupOptions = {}): Interaction {
         }
         closedSince ??= Date.now()
         if (Date.now() - closedSince >= CLOSED_GRACE_MS) {
-          finish(() => reject(new StepUpError('popup_closed', 'the popup was closed before the sign-in finished')), false)
+          finish(() => reject(new StepUpError('popup_closed', 'the popup was closed before the sign-in finished; the request was not retried')), false)
         }
       }, POLL_MS)
       if (options.timeout !== undefined) {
         timer = setTimeout(() => {
-          finish(() => reject(new StepUpError('timeout', `the popup did not finish within ${options.timeout} ms`)), true)
+          finish(() => reject(new StepUpError('timeout', `the popup did not finish within ${options.timeout} ms; try again`)), true)
         }, options.timeout)
       }
     })

@@ -16,10 +16,15 @@ export function codedTypeError(message: string, code: CodedTypeError['code']): C
 export function must(ok: unknown, name: string, what: string, ...value: [unknown?]): asserts ok {
   if (!ok) {
     throw codedTypeError(
-      `"${name}" must be ${what}${value.length ? `, got ${JSON.stringify(value[0])}` : ''}`,
+      `"${name}" must be ${what}${value.length ? `, got ${show(value[0])}` : ''}`,
       value.length ? 'ERR_INVALID_ARG_VALUE' : 'ERR_INVALID_ARG_TYPE',
     )
   }
+}
+
+/** A bad value, for a message: never throws (BigInt, cycles, symbols) and never hides NaN. */
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : ['number', 'bigint', 'boolean', 'undefined'].includes(typeof value) || value === null ? String(value) : typeof value
 }
 
 export function parseAbsoluteUrl(value: string, name: string): URL {

@@ -446,9 +446,9 @@ describe('parseWwwAuthenticate', () => {
       ['Bearer a="b", A="c"', /duplicate auth-param "a" at position 14/],
       ['Bearer realm="x', /unterminated quoted-string starting at position 13/],
       ['Bearer realm="x\\', /ends with a backslash at position 15/],
-      ['Bearer realm="a\u0000"', /unexpected U\+0000 at position 15, expected quoted-string text/],
-      ['Bearer realm="\u20ac"', /unexpected U\+20AC at position 14/],
-      ['Bearer realm=caf\u00e9', /unexpected U\+00E9 at position 16/],
+      ['Bearer realm="a\u0000"', /unexpected control character U\+0000 at position 15, expected quoted-string text/],
+      ['Bearer realm="\u20ac"', /character U\+20AC \(outside ISO-8859-1\) at position 14/],
+      ['Bearer realm=caf\u00e9', /unexpected character U\+00E9 at position 16/],
       ['Bearer a="b" c="d"', /unexpected "c" at position 13, expected "," or the end of the header/],
       ['Bearer realm="x", error=', /auth-param "error" at position 18 has no value/],
       ['Bearer a=(b)', /unexpected "\(" at position 9, expected a token or quoted-string/],
@@ -461,9 +461,9 @@ describe('parseWwwAuthenticate', () => {
       ['Bearer a b', /unexpected "b" at position 9, expected "=" after parameter name "a"/],
       // `!` is a tchar but not a token68 character, so `!x` can only be an auth-param name.
       ['Bearer !x', /unexpected end of header at position 9, expected "=" after parameter name "!x"/],
-      ['Bearer \trealm', /unexpected U\+0009 at position 7, expected a token68 or auth-param/],
+      ['Bearer \trealm', /unexpected tab \(U\+0009\) at position 7, expected a token68 or auth-param/],
       ['Bearer"x"', /expected a space, "," or the end after auth-scheme "bearer"/],
-      ['Bearer realm="\\\u0001"', /unexpected U\+0001 at position 15, expected a character that may be escaped/],
+      ['Bearer realm="\\\u0001"', /control character U\+0001 at position 15, expected a character that may be escaped/],
     ])('%j', (header, message) => {
       const error = expectMalformed(header)
       expect(error.message).toMatch(/^invalid WWW-Authenticate header: /)

@@ -282,3 +282,33 @@ describe('robustness of state and callbacks', () => {
     await expect(result).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
+
+describe('bad option values get a coded TypeError that names the value', () => {
+  const base = { issuer: 'https://op.example', clientId: 'c', redirectUri: 'https://app.example/cb', protect: ['https://api.example'], interaction: async () => 'x' }
+  const circular: Record<string, unknown> = {}
+  circular.self = circular
+  it.each([
+    ['clockTolerance', Number.NaN, 'got NaN'],
+    ['clockTolerance', Number.POSITIVE_INFINITY, 'got Infinity'],
+    ['clockTolerance', 5n, 'got 5'],
+    ['requestAcrWith', 1n, ''],
+    ['interaction', circular, ''],
+    ['storage', Symbol('s'), ''],
+  ])('%s: %s', (name, value, mentions) => {
+    let thrown: unknown
+    try {
+      createStepUp({ ...base, [name]: value } as never)
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(TypeError)
+    expect((thrown as { code?: string }).code).toMatch(/^ERR_INVALID_ARG_(TYPE|VALUE)$/)
+    expect((thrown as Error).message).toContain(`"${name}"`)
+    expect((thrown as Error).message).toContain(mentions)
+  })
+
+  it.each([Number.NaN, 5n, 1.5])('authorize({ maxAge: %s }) rejects with a coded TypeError', async (maxAge) => {
+    const stepUp = createStepUp(base)
+    await expect(stepUp.authorize({ maxAge: maxAge as number })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('"maxAge"') })
+  })
+})
