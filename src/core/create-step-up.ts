@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi'
+import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
@@ -16,7 +17,7 @@ import { compileProtect, type Protect } from './protect.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
 import { abortedError, FlowQueue, type Flow } from './single-flight.js'
-import { TokenSet, type TokenRecord } from './tokens.js'
+import { alive, TokenSet, type TokenRecord } from './tokens.js'
 
 /** Options for {@link createStepUp}. */
 export interface StepUpOptions {
@@ -120,8 +121,14 @@ export interface StepUpState {
    * for it reject with `StepUpError('aborted')` and are not retried.
    */
   cancel?: () => void
-  /** Whether a token is held. */
+  /** Whether a token is held (an expired one counts while its refresh token can renew it). */
   authenticated: boolean
+  /**
+   * `true` when the session ended on its own: the last token expired without a refresh token, or
+   * the OP refused its refresh (`invalid_grant`). Show "signed out" and offer `authorize()`. Noticed
+   * when a request needs a token (no timers). Cleared by the next sign-in and by `logout()`.
+   */
+  expired?: boolean
   /** The signed-in subject. */
   sub?: string
   /** The `acr` of the newest token. */
@@ -313,7 +320,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
   const tokenSnapshot = (): StatePatch => {
     const newest = tokens.tokens.at(-1)
-    return { authenticated: newest !== undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
+    return { authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
   }
   setState(tokenSnapshot())
 
@@ -345,6 +352,65 @@ export function createStepUp(options: StepUpOptions): StepUp {
     saveTokens(record)
     return record
   }
+
+  // --- refresh (docs/decisions/0003-token-lifecycle.md) ----------------------------------------
+  /** Forget tokens; the session has expired when none is left. */
+  const drop = (dead: (token: TokenRecord) => boolean): void => {
+    if (!tokens.drop(dead)) return
+    store.save(tokens.tokens)
+    setState({ ...tokenSnapshot(), expired: tokens.tokens.length ? undefined : true })
+  }
+  /**
+   * One refresh per token (single flight). The promise stays: whoever still holds the old record
+   * gets its successor, never a second use of a spent (rotated) refresh token.
+   */
+  const refreshes = new WeakMap<TokenRecord, Promise<TokenRecord | undefined>>()
+  const refresh = (token: TokenRecord): Promise<TokenRecord | undefined> => {
+    let pending = refreshes.get(token)
+    if (!pending) {
+      const started = epoch
+      pending = (async () => {
+        try {
+          const as = await discover()
+          const result = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, httpOptions()))
+          // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
+          // refresh never raises it, whatever a new ID token says about acr or auth_time.
+          const claims = oauth.getValidatedIdTokenClaims(result)
+          if (claims && claims.sub !== token.sub) {
+            drop((t) => t === token)
+            return undefined
+          }
+          const now = Date.now()
+          const next: TokenRecord = { ...token, accessToken: result.access_token, tokenType: result.token_type === 'dpop' ? 'DPoP' : 'Bearer', obtainedAt: now }
+          delete next.expiresAt
+          if (typeof result.expires_in === 'number') next.expiresAt = now + result.expires_in * 1000
+          // Rotation: the new refresh token replaces the spent one.
+          if (result.refresh_token) next.refreshToken = result.refresh_token
+          if (result.id_token) next.idToken = result.id_token
+          // Signed out or switched users meanwhile: the answer belongs to nobody.
+          if (epoch !== started || !tokens.replace(token, next)) return undefined
+          const refused = rejections.get(token)
+          if (refused) rejections.set(next, refused)
+          store.save(tokens.tokens)
+          return next
+        } catch (error) {
+          // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
+          // Anything else (network, 5xx, discovery) may pass: the next request tries again.
+          if (error instanceof oauth.ResponseBodyError && error.status < 500) drop((t) => t === token)
+          else refreshes.delete(token)
+          return undefined
+        }
+      })()
+      refreshes.set(token, pending)
+    }
+    return pending
+  }
+  /** Due for a refresh: it has a refresh token and less than 10% of its lifetime (at most 30 s) is left. */
+  const stale = (token: TokenRecord | undefined): token is TokenRecord & { expiresAt: number } =>
+    token?.refreshToken !== undefined && token.expiresAt !== undefined && token.expiresAt - Date.now() <= Math.min(30_000, (token.expiresAt - token.obtainedAt) / 10)
+  /** The token to send, refreshed first when stale; undefined when its refresh failed and it has expired. */
+  const usable = async (token: TokenRecord | undefined): Promise<TokenRecord | undefined> =>
+    stale(token) ? ((await refresh(token)) ?? (token.expiresAt > Date.now() ? token : undefined)) : token
 
   const runFlow = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
     const { signal } = flow.controller
@@ -472,7 +538,16 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined)
     const route = routeOf(method, url)
     const known = routes.get(route)
-    const token = (known && findToken(known)) || tokens.baseline(Date.now())
+    // An expired token that no refresh token can renew is gone: the session has ended (state
+    // `expired`), and the request goes out without a token like any signed-out one.
+    const now = Date.now()
+    drop((t) => !alive(t, now))
+    const pick = (): TokenRecord | undefined => (known && findToken(known)) || tokens.baseline(Date.now())
+    const picked = pick()
+    // A refresh the OP refused dropped that token: the next best goes (refreshed if need be).
+    let token = stale(picked) ? ((await usable(picked)) ?? (tokens.tokens.includes(picked) ? undefined : await usable(pick()))) : picked
+    /** At most one refresh per request: proactive, or upon a 401 invalid_token. */
+    const refreshed = token !== picked
     // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
     const spare = request?.body ? request.clone() : undefined
     let response: Response
@@ -489,6 +564,21 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       response = await baseFetch(url.href, headers ? { ...init, headers } : init)
     }
+    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
+      const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : (request ??= new Request(url.href, init)))
+      retry.headers.set('authorization', authorizationHeader(with_))
+      return retry
+    }
+    // Upon expiry (RFC 6750 invalid_token): refresh once and retry once. This retry is not the
+    // step-up's: a challenge to it still gets its step-up. A second invalid_token passes through.
+    if (response.status === 401 && token?.refreshToken && !refreshed && isInvalidTokenChallenge(response.headers.get('www-authenticate'))) {
+      const next = await refresh(token)
+      if (signal?.aborted) throw signal.reason
+      if (next) {
+        discardBody(response)
+        response = await send(retryRequest((token = next), true))
+      }
+    }
     // Most responses are no 401/403: spare them the (async) challenge check.
     const challenge = response.status === 401 || response.status === 403 ? await challengeOf(response, url, token !== undefined) : undefined
     if (signal?.aborted) throw signal.reason
@@ -497,21 +587,16 @@ export function createStepUp(options: StepUpOptions): StepUp {
       return response
     }
     discardBody(response)
-    request ??= new Request(url.href, init)
-    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
-      const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
-      retry.headers.set('authorization', authorizationHeader(with_))
-      return retry
-    }
+    const original = (request ??= new Request(url.href, init))
     const stepUp = (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
-      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : request, init?.body))
+      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : original, init?.body))
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
     const requirement = remember(route, toRequirement(challenge))
     if (token) refuse(token, requirement)
-    let next = findToken(requirement)
+    let next = await usable(findToken(requirement))
     const held = next !== undefined
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
@@ -650,7 +735,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (requirement) remember(route, requirement)
     // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
     // still work seconds later); only expiry counts.
-    const token = tokens.obtainedFor(requirement, Date.now())
+    const token = await usable(tokens.obtainedFor(requirement, Date.now()))
     if (!token) {
       return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
     }

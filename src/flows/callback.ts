@@ -60,6 +60,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
   }
   if (typeof result.expires_in === 'number') record.expiresAt = now + result.expires_in * 1000
   if (flow.requirement) record.requirement = flow.requirement
+  if (result.refresh_token) record.refreshToken = result.refresh_token
   return record
 }
 
