@@ -4,7 +4,7 @@ import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
-import { isAbortError, messageOf, redeemCallback } from '../flows/callback.js'
+import { isAbortError, messageOf, redeemCallback, withTokens } from '../flows/callback.js'
 import { deliverToOpener } from '../flows/handoff.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
@@ -380,13 +380,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
             drop((t) => t === token)
             return undefined
           }
-          const now = Date.now()
-          const next: TokenRecord = { ...token, accessToken: result.access_token, tokenType: result.token_type === 'dpop' ? 'DPoP' : 'Bearer', obtainedAt: now }
-          delete next.expiresAt
-          if (typeof result.expires_in === 'number') next.expiresAt = now + result.expires_in * 1000
           // Rotation: the new refresh token replaces the spent one.
-          if (result.refresh_token) next.refreshToken = result.refresh_token
-          if (result.id_token) next.idToken = result.id_token
+          const next = withTokens(token, result)
           // Signed out or switched users meanwhile: the answer belongs to nobody.
           if (epoch !== started || !tokens.replace(token, next)) return undefined
           const refused = rejections.get(token)
@@ -422,7 +417,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
     setState({ status: 'authorizing', challenge: flow.challenge, error: undefined })
     try {
       const as = await untilAborted(discover(), signal)
-      warnUnsupportedAcr(as, flow.requirement)
+      // A hint for the app's developers, inline so that production builds drop it (bundlers define NODE_ENV).
+      if (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') {
+        const supported = as.acr_values_supported
+        for (const acr of flow.requirement?.acrValues ?? []) {
+          if (Array.isArray(supported) && !supported.includes(acr)) {
+            warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
+          }
+        }
+      }
       const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
       const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow), waitForUser: (open) => waitForUser(open, flow) }
       let callback: URL
@@ -460,7 +463,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const resume = (): void => {
       if (!pendingState()) return // stale: the flow ended or another one is waiting now
       if (open()) setState({ status: 'authorizing', continue: undefined, cancel: undefined })
-      else warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
+      else if (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
     }
     const cancel = (): void => {
       if (pendingState()) flow.controller.abort(new StepUpError('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
@@ -485,16 +488,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (typeof saved === 'string') resume = { state: pending.state, unsaved: saved }
     else if (saved) resume = { state: pending.state, request: saved, ready: false, ...(pending.requirement ? { requirement: pending.requirement } : {}) }
     writeJson(keys.resume, resume)
-  }
-
-  const warnUnsupportedAcr = (as: oauth.AuthorizationServer, requirement: Requirement | undefined): void => {
-    const supported = as.acr_values_supported
-    if (!Array.isArray(supported) || !requirement) return
-    for (const acr of requirement.acrValues) {
-      if (!supported.includes(acr)) {
-        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
-      }
-    }
   }
 
   // --- challenges ----------------------------------------------------------------------------
