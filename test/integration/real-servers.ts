@@ -24,3 +24,8 @@ export function useRealServers(options: { op?: OpOptions; api?: Partial<ApiOptio
   })
   return servers
 }
+
+/** The createStepUp options that point at these servers: issuer, client, redirect URI, the API protected. */
+export function clientOf(servers: ReturnType<typeof useRealServers>) {
+  return { issuer: servers.op.issuer, clientId: servers.op.clientId, redirectUri: servers.op.redirectUri, protect: [servers.api.url] }
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { createStepUp, type Interaction, type StepUpOptions } from '../../src/index.js'
 import { createUserAgent, type UserAgent } from '../servers/login.js'
-import { useRealServers } from './real-servers.js'
+import { clientOf, useRealServers } from './real-servers.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Past the 2 s lifetime (and the whole second the OP rounds `exp` to). */
@@ -24,15 +24,7 @@ function setup(servers: ReturnType<typeof useRealServers>, overrides: Partial<St
     if (init?.body instanceof URLSearchParams) grants.push(init.body.get('grant_type') ?? '')
     return fetch(input, init)
   }
-  const stepUp = createStepUp({
-    issuer: servers.op.issuer,
-    clientId: servers.op.clientId,
-    redirectUri: servers.op.redirectUri,
-    protect: [servers.api.url],
-    interaction: person(ua),
-    fetch: counting,
-    ...overrides,
-  })
+  const stepUp = createStepUp({ ...clientOf(servers), interaction: person(ua), fetch: counting, ...overrides })
   const refreshes = () => grants.filter((g) => g === 'refresh_token').length
   return { ua, stepUp, refreshes }
 }
