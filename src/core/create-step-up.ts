@@ -356,9 +356,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // --- refresh (docs/decisions/0003-token-lifecycle.md) ----------------------------------------
   /** Forget tokens; the session has expired when none is left. */
   const drop = (dead: (token: TokenRecord) => boolean): void => {
-    if (!tokens.drop(dead)) return
+    const held = tokens.tokens.length
+    tokens.tokens = tokens.tokens.filter((t) => !dead(t))
+    if (held === tokens.tokens.length) return
     store.save(tokens.tokens)
-    setState({ ...tokenSnapshot(), expired: tokens.tokens.length ? undefined : true })
+    setState({ ...tokenSnapshot(), expired: !tokens.tokens.length || undefined })
   }
   /**
    * One refresh per token (single flight). The promise stays: whoever still holds the old record
@@ -382,8 +384,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
           }
           // Rotation: the new refresh token replaces the spent one.
           const next = withTokens(token, result)
-          // Signed out or switched users meanwhile: the answer belongs to nobody.
-          if (epoch !== started || !tokens.replace(token, next)) return undefined
+          // In the old record's place (the baseline stays the baseline); when it is gone (logout,
+          // a user switch) the answer belongs to nobody.
+          const index = tokens.tokens.indexOf(token)
+          if (epoch !== started || index < 0) return undefined
+          tokens.tokens[index] = next
           const refused = rejections.get(token)
           if (refused) rejections.set(next, refused)
           store.save(tokens.tokens)

@@ -90,20 +90,6 @@ export class TokenSet {
     }
   }
 
-  /** Put `next` where `old` was (a refresh); false when `old` is no longer held (logout, user switch). */
-  replace(old: TokenRecord, next: TokenRecord): boolean {
-    const index = this.tokens.indexOf(old)
-    if (index !== -1) this.tokens[index] = next
-    return index !== -1
-  }
-
-  /** Forget the tokens `dead` selects (expired, or their refresh was refused); returns how many went. */
-  drop(dead: (token: TokenRecord) => boolean): number {
-    const before = this.tokens.length
-    this.tokens = this.tokens.filter((t) => !dead(t))
-    return before - this.tokens.length
-  }
-
   clear(): void {
     this.tokens = []
   }
