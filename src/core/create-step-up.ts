@@ -56,8 +56,9 @@ export interface StepUpOptions {
    */
   requestAcrWith?: RequestAcrWith
   /**
-   * Where tokens live: this page's memory (gone on reload, safest against XSS persistence), or
-   * sessionStorage (survives reloads of this tab, readable by any script on the origin).
+   * Where tokens live, refresh tokens included: this page's memory (gone on reload, safest
+   * against XSS persistence), or sessionStorage (survives reloads of this tab, readable by any
+   * script on the origin; a stolen refresh token works until the OP expires or revokes it).
    * @default 'memory'
    */
   storage?: 'memory' | 'session'
