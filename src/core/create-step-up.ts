@@ -1,9 +1,10 @@
 import * as oauth from 'oauth4webapi'
+import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
-import { isAbortError, messageOf, redeemCallback } from '../flows/callback.js'
+import { isAbortError, messageOf, redeemCallback, withTokens } from '../flows/callback.js'
 import { deliverToOpener } from '../flows/handoff.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
@@ -16,7 +17,7 @@ import { compileProtect, type Protect } from './protect.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
 import { abortedError, FlowQueue, type Flow } from './single-flight.js'
-import { TokenSet, type TokenRecord } from './tokens.js'
+import { alive, TokenSet, type TokenRecord } from './tokens.js'
 
 /** Options for {@link createStepUp}. */
 export interface StepUpOptions {
@@ -55,8 +56,9 @@ export interface StepUpOptions {
    */
   requestAcrWith?: RequestAcrWith
   /**
-   * Where tokens live: this page's memory (gone on reload, safest against XSS persistence), or
-   * sessionStorage (survives reloads of this tab, readable by any script on the origin).
+   * Where tokens live, refresh tokens included: this page's memory (gone on reload, safest
+   * against XSS persistence), or sessionStorage (survives reloads of this tab, readable by any
+   * script on the origin; a stolen refresh token works until the OP expires or revokes it).
    * @default 'memory'
    */
   storage?: 'memory' | 'session'
@@ -120,8 +122,14 @@ export interface StepUpState {
    * for it reject with `StepUpError('aborted')` and are not retried.
    */
   cancel?: () => void
-  /** Whether a token is held. */
+  /** Whether a token is held (an expired one counts while its refresh token can renew it). */
   authenticated: boolean
+  /**
+   * `true` when the session ended on its own: the last token expired without a refresh token, or
+   * the OP refused its refresh (`invalid_grant`). Show "signed out" and offer `authorize()`. Noticed
+   * when a request needs a token (no timers). Cleared by the next sign-in and by `logout()`.
+   */
+  expired?: boolean
   /** The signed-in subject. */
   sub?: string
   /** The `acr` of the newest token. */
@@ -313,7 +321,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
   const tokenSnapshot = (): StatePatch => {
     const newest = tokens.tokens.at(-1)
-    return { authenticated: newest !== undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
+    return { authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
   }
   setState(tokenSnapshot())
 
@@ -346,6 +354,65 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return record
   }
 
+  // --- refresh (docs/decisions/0003-token-lifecycle.md) ----------------------------------------
+  /** Forget tokens; the session has expired when none is left. */
+  const drop = (dead: (token: TokenRecord) => boolean): void => {
+    const held = tokens.tokens.length
+    tokens.tokens = tokens.tokens.filter((t) => !dead(t))
+    if (held === tokens.tokens.length) return
+    store.save(tokens.tokens)
+    setState({ ...tokenSnapshot(), expired: !tokens.tokens.length || undefined })
+  }
+  /**
+   * One refresh per token (single flight). The promise stays: whoever still holds the old record
+   * gets its successor, never a second use of a spent (rotated) refresh token.
+   */
+  const refreshes = new WeakMap<TokenRecord, Promise<TokenRecord | undefined>>()
+  const refresh = (token: TokenRecord): Promise<TokenRecord | undefined> => {
+    let pending = refreshes.get(token)
+    if (!pending) {
+      const started = epoch
+      pending = (async () => {
+        try {
+          const as = await discover()
+          const result = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, httpOptions()))
+          // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
+          // refresh never raises it, whatever a new ID token says about acr or auth_time.
+          const claims = oauth.getValidatedIdTokenClaims(result)
+          if (claims && claims.sub !== token.sub) {
+            drop((t) => t === token)
+            return undefined
+          }
+          // Rotation: the new refresh token replaces the spent one.
+          const next = withTokens(token, result)
+          // In the old record's place (the baseline stays the baseline); when it is gone (logout,
+          // a user switch) the answer belongs to nobody.
+          const index = tokens.tokens.indexOf(token)
+          if (epoch !== started || index < 0) return undefined
+          tokens.tokens[index] = next
+          const refused = rejections.get(token)
+          if (refused) rejections.set(next, refused)
+          store.save(tokens.tokens)
+          return next
+        } catch (error) {
+          // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
+          // Anything else (network, 5xx, discovery) may pass: the next request tries again.
+          if (error instanceof oauth.ResponseBodyError && error.status < 500) drop((t) => t === token)
+          else refreshes.delete(token)
+          return undefined
+        }
+      })()
+      refreshes.set(token, pending)
+    }
+    return pending
+  }
+  /** Due for a refresh: it has a refresh token and less than 10% of its lifetime (at most 30 s) is left. */
+  const stale = (token: TokenRecord | undefined): token is TokenRecord & { expiresAt: number } =>
+    token?.refreshToken !== undefined && token.expiresAt !== undefined && token.expiresAt - Date.now() <= Math.min(30_000, (token.expiresAt - token.obtainedAt) / 10)
+  /** The token to send, refreshed first when stale; undefined when its refresh failed and it has expired. */
+  const usable = async (token: TokenRecord | undefined): Promise<TokenRecord | undefined> =>
+    stale(token) ? ((await refresh(token)) ?? (token.expiresAt > Date.now() ? token : undefined)) : token
+
   const runFlow = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
     const { signal } = flow.controller
     if (!flow.force && flow.requirement) {
@@ -356,7 +423,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
     setState({ status: 'authorizing', challenge: flow.challenge, error: undefined })
     try {
       const as = await untilAborted(discover(), signal)
-      warnUnsupportedAcr(as, flow.requirement)
+      // A hint for the app's developers, inline so that production builds drop it (bundlers define NODE_ENV).
+      if (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') {
+        const supported = as.acr_values_supported
+        for (const acr of flow.requirement?.acrValues ?? []) {
+          if (Array.isArray(supported) && !supported.includes(acr)) {
+            warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
+          }
+        }
+      }
       const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
       const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow), waitForUser: (open) => waitForUser(open, flow) }
       let callback: URL
@@ -394,7 +469,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const resume = (): void => {
       if (!pendingState()) return // stale: the flow ended or another one is waiting now
       if (open()) setState({ status: 'authorizing', continue: undefined, cancel: undefined })
-      else warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
+      else if (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
     }
     const cancel = (): void => {
       if (pendingState()) flow.controller.abort(new StepUpError('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
@@ -419,16 +494,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (typeof saved === 'string') resume = { state: pending.state, unsaved: saved }
     else if (saved) resume = { state: pending.state, request: saved, ready: false, ...(pending.requirement ? { requirement: pending.requirement } : {}) }
     writeJson(keys.resume, resume)
-  }
-
-  const warnUnsupportedAcr = (as: oauth.AuthorizationServer, requirement: Requirement | undefined): void => {
-    const supported = as.acr_values_supported
-    if (!Array.isArray(supported) || !requirement) return
-    for (const acr of requirement.acrValues) {
-      if (!supported.includes(acr)) {
-        warnOnce(`acr:${acr}`, `the OP does not list acr ${JSON.stringify(acr)} in acr_values_supported and may ignore it (the SDK still verifies the acr)`)
-      }
-    }
   }
 
   // --- challenges ----------------------------------------------------------------------------
@@ -478,7 +543,16 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined)
     const route = routeOf(method, url)
     const known = routes.get(route)
-    const token = (known && findToken(known)) || tokens.baseline(Date.now())
+    // An expired token that no refresh token can renew is gone: the session has ended (state
+    // `expired`), and the request goes out without a token like any signed-out one.
+    const now = Date.now()
+    drop((t) => !alive(t, now))
+    const pick = (): TokenRecord | undefined => (known && findToken(known)) || tokens.baseline(Date.now())
+    const picked = pick()
+    // A refresh the OP refused dropped that token: the next best goes (refreshed if need be).
+    let token = stale(picked) ? ((await usable(picked)) ?? (tokens.tokens.includes(picked) ? undefined : await usable(pick()))) : picked
+    /** At most one refresh per request: proactive, or upon a 401 invalid_token. */
+    const refreshed = token !== picked
     // The spare copy (a tee) is what a retry sends; it costs nothing until a challenge needs it.
     const spare = request?.body ? request.clone() : undefined
     let response: Response
@@ -495,6 +569,21 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       response = await baseFetch(url.href, headers ? { ...init, headers } : init)
     }
+    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
+      const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : (request ??= new Request(url.href, init)))
+      retry.headers.set('authorization', authorizationHeader(with_))
+      return retry
+    }
+    // Upon expiry (RFC 6750 invalid_token): refresh once and retry once. This retry is not the
+    // step-up's: a challenge to it still gets its step-up. A second invalid_token passes through.
+    if (response.status === 401 && token?.refreshToken && !refreshed && isInvalidTokenChallenge(response.headers.get('www-authenticate'))) {
+      const next = await refresh(token)
+      if (signal?.aborted) throw signal.reason
+      if (next) {
+        discardBody(response)
+        response = await send(retryRequest((token = next), true))
+      }
+    }
     // Most responses are no 401/403: spare them the (async) challenge check.
     const challenge = response.status === 401 || response.status === 403 ? await challengeOf(response, url, token !== undefined) : undefined
     if (signal?.aborted) throw signal.reason
@@ -503,21 +592,16 @@ export function createStepUp(options: StepUpOptions): StepUp {
       return response
     }
     discardBody(response)
-    request ??= new Request(url.href, init)
-    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
-      const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : request)
-      retry.headers.set('authorization', authorizationHeader(with_))
-      return retry
-    }
+    const original = (request ??= new Request(url.href, init))
     const stepUp = (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
-      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : request, init?.body))
+      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : original, init?.body))
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
     const requirement = remember(route, toRequirement(challenge))
     if (token) refuse(token, requirement)
-    let next = findToken(requirement)
+    let next = await usable(findToken(requirement))
     const held = next !== undefined
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
@@ -656,7 +740,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (requirement) remember(route, requirement)
     // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
     // still work seconds later); only expiry counts.
-    const token = tokens.obtainedFor(requirement, Date.now())
+    const token = await usable(tokens.obtainedFor(requirement, Date.now()))
     if (!token) {
       return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
     }

@@ -15,20 +15,27 @@ export interface TokenRecord {
   authTime?: number
   /** The requirement it was obtained for; absent for the baseline login token. */
   requirement?: Requirement
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds of the code exchange or of the last refresh. */
   obtainedAt: number
+  /** The OP's refresh token for this authentication (rotated on every use); absent when none was issued. */
+  refreshToken?: string
 }
+
+/**
+ * Whether a token can still be used: unexpired, or renewable with its refresh token (a refresh
+ * keeps the authentication, so an expired access token with a refresh token is still "held").
+ */
+export const alive = (t: TokenRecord, nowMs: number): boolean => t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt > nowMs
 
 const MAX_TOKENS = 8
 
 /**
  * Whether a held token can be offered to an endpoint with this requirement: acr acceptable,
- * not expired, and authenticated within `maxAge`. No clock-skew allowance here: a token that
+ * not expired (or renewable), and authenticated within `maxAge` (a refresh never renews that). No clock-skew allowance here: a token that
  * is only "probably" fresh enough costs a challenge; the one after a flow gets the allowance.
  */
 export function satisfies(token: TokenRecord, requirement: Requirement, acceptAcr: AcceptAcr, nowMs: number): boolean {
-  if (token.expiresAt !== undefined && token.expiresAt <= nowMs) return false
-  if (!acceptAcr(requirement.acrValues, token.acr)) return false
+  if (!alive(token, nowMs) || !acceptAcr(requirement.acrValues, token.acr)) return false
   if (requirement.maxAge !== undefined) {
     if (token.authTime === undefined || token.authTime + requirement.maxAge < Math.floor(nowMs / 1000)) return false
   }
@@ -48,7 +55,7 @@ export class TokenSet {
 
   /** The token for requests with no known requirement: the baseline, else the newest valid one. */
   baseline(nowMs: number): TokenRecord | undefined {
-    const live = this.tokens.filter((t) => t.expiresAt === undefined || t.expiresAt > nowMs)
+    const live = this.tokens.filter((t) => alive(t, nowMs))
     return live.find((t) => !t.requirement) ?? live.at(-1)
   }
 
@@ -64,7 +71,7 @@ export class TokenSet {
   /** The newest unexpired token obtained for exactly this requirement (or the login, for none). */
   obtainedFor(requirement: Requirement | undefined, nowMs: number): TokenRecord | undefined {
     const key = requirementKey(requirement)
-    return this.tokens.findLast((t) => requirementKey(t.requirement) === key && (t.expiresAt === undefined || t.expiresAt > nowMs))
+    return this.tokens.findLast((t) => requirementKey(t.requirement) === key && alive(t, nowMs))
   }
 
   /** Any held subject: a step-up must come back with this one. */

@@ -49,17 +49,23 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     throw tokenError(error, challenge)
   }
   const claims = oauth.getValidatedIdTokenClaims(result)!
-  const verified = verifyClaims(claims, flow.requirement, config)
-  const now = Date.now()
-  const record: TokenRecord = {
-    accessToken: result.access_token,
-    tokenType: result.token_type === 'dpop' ? 'DPoP' : 'Bearer',
-    idToken: result.id_token!,
-    obtainedAt: now,
-    ...verified,
-  }
-  if (typeof result.expires_in === 'number') record.expiresAt = now + result.expires_in * 1000
+  const record = withTokens(verifyClaims(claims, flow.requirement, config) as TokenRecord, result)
   if (flow.requirement) record.requirement = flow.requirement
+  return record
+}
+
+/**
+ * `base` (the authentication: sub, acr, amr, auth_time, requirement) with the tokens of a token
+ * response, a code exchange's or a refresh's: the new access token and its expiry, and the new
+ * ID token and refresh token when the response has them (rotation replaces the old one).
+ */
+export function withTokens(base: TokenRecord, result: oauth.TokenEndpointResponse): TokenRecord {
+  const now = Date.now()
+  const record: TokenRecord = { ...base, accessToken: result.access_token, tokenType: result.token_type === 'dpop' ? 'DPoP' : 'Bearer', obtainedAt: now }
+  delete record.expiresAt
+  if (typeof result.expires_in === 'number') record.expiresAt = now + result.expires_in * 1000
+  if (result.id_token) record.idToken = result.id_token
+  if (result.refresh_token) record.refreshToken = result.refresh_token
   return record
 }
 

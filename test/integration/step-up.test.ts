@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { createStepUp, isStepUpError, type Interaction, type StepUpOptions } from '../../src/index.js'
-import { useRealServers } from './real-servers.js'
+import { clientOf, useRealServers } from './real-servers.js'
 import { createUserAgent, type InteractionOptions, type UserAgent } from '../servers/login.js'
 
 const servers = useRealServers()
@@ -19,14 +19,7 @@ function person(ua: UserAgent, options: InteractionOptions = {}): Interaction {
 
 function setup(overrides: Partial<StepUpOptions> & { ua?: UserAgent } = {}) {
   const ua = overrides.ua ?? createUserAgent()
-  const stepUp = createStepUp({
-    issuer: servers.op.issuer,
-    clientId: servers.op.clientId,
-    redirectUri: servers.op.redirectUri,
-    protect: [servers.api.url],
-    interaction: person(ua),
-    ...overrides,
-  })
+  const stepUp = createStepUp({ ...clientOf(servers), interaction: person(ua), ...overrides })
   return { ua, stepUp }
 }
 

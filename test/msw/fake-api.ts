@@ -24,11 +24,16 @@ export function createFakeApi(op: FakeOp) {
     calls.push(call)
     return call
   }
+  /** No usable token: an expired one is refused with RFC 6750 invalid_token. */
+  const unauthorized = (call: ApiCall, realm = true) =>
+    op.isExpired(call.authorization)
+      ? new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="expired"' } })
+      : new HttpResponse(null, { status: 401, headers: realm ? { 'WWW-Authenticate': 'Bearer realm="api"' } : {} })
   const needs = (acr: string, maxAge?: number) => async ({ request }: { request: Request }) => {
     const call = await record(request)
     const claims = op.claimsOf(call.authorization)
     const fresh = maxAge === undefined || (claims?.auth_time !== undefined && claims.auth_time + maxAge >= Math.floor(Date.now() / 1000))
-    if (!claims) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="api"' } })
+    if (!claims) return unauthorized(call)
     if (claims.acr !== acr || !fresh) {
       return HttpResponse.json(
         { error: 'insufficient_user_authentication' },
@@ -40,7 +45,7 @@ export function createFakeApi(op: FakeOp) {
   const handlers = [
     http.get(`${API}/balance`, async ({ request }) => {
       const call = await record(request)
-      return op.claimsOf(call.authorization) ? HttpResponse.json({ balance: 1 }) : new HttpResponse(null, { status: 401 })
+      return op.claimsOf(call.authorization) ? HttpResponse.json({ balance: 1 }) : unauthorized(call, false)
     }),
     http.post(`${API}/transfer`, needs('urn:test:2fa', 300)),
     http.post(`${API}/echo`, needs('urn:test:2fa')),
