@@ -357,9 +357,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // --- refresh (docs/decisions/0003-token-lifecycle.md) ----------------------------------------
   /** Forget tokens; the session has expired when none is left. */
   const drop = (dead: (token: TokenRecord) => boolean): void => {
-    const held = tokens.tokens.length
+    // Called by every protected request: no new list unless a token is really gone.
+    if (!tokens.tokens.some(dead)) return
     tokens.tokens = tokens.tokens.filter((t) => !dead(t))
-    if (held === tokens.tokens.length) return
     store.save(tokens.tokens)
     setState({ ...tokenSnapshot(), expired: !tokens.tokens.length || undefined })
   }
