@@ -8,8 +8,11 @@
  */
 export const viaExchange: unique symbol = Symbol('stepup-fetch.exchange')
 
-/** Sends one request; `send` is the client's own fetch. */
-export type Exchange = (request: Request, send: (request: Request) => Promise<Response>) => Promise<Response>
+/**
+ * Sends one request; `send` is the client's own fetch (`init` carries extra fetch arguments such
+ * as undici's `dispatcher` or Next.js `next`).
+ */
+export type Exchange = (request: Request, send: (request: Request, init?: RequestInit) => Promise<Response>) => Promise<Response>
 
 /** A `RequestInit` that may carry an {@link Exchange}. */
 export type ExchangeInit = RequestInit & { [viaExchange]?: Exchange | undefined }

@@ -90,7 +90,7 @@ function callFetch(call: KyCall, input: Request | URL | string, extra?: RequestI
     call.base = send
     if (++exchanges > 1) call.answered = request.url
     const { underlying } = call
-    const response = await timed(request, call.timeout, (r) => (underlying ? handDown(call, r, underlying, extra) : send(r)))
+    const response = await timed(request, call.timeout, (r) => (underlying ? handDown(call, r, underlying, extra) : send(r, extra)))
     // ky retried (a 5xx, a network error) a call whose earlier attempt already answered a
     // challenge: the core sees a new request, but one step-up per call is the rule.
     if (exchanges === 1 && retryOf === request.url && (response.status === 401 || response.status === 403)) {

@@ -290,6 +290,21 @@ describe('createStepUpKy and init hooks added by a later extend()', () => {
     expect(extras).toEqual([{ next: { revalidate: 5 } }, { next: { revalidate: 5 } }])
   })
 
+  it('passes ky’s extra fetch arguments to the client’s own fetch when ky has no fetch option', async () => {
+    const extras: unknown[] = []
+    // The OP's requests (discovery, token) go through it too; only the API's are ky's.
+    const clientFetch: typeof fetch = (input, init) => {
+      if ((input instanceof Request ? input.url : String(input)).startsWith(API)) extras.push(init)
+      return globalThis.fetch(input, init)
+    }
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: ctx.op.interaction, fetch: clientFetch })
+    await stepUp.authorize()
+    extras.length = 0
+    const api = createStepUpKy(stepUp, { prefix: API, next: { revalidate: 5 } } as Options)
+    expect((await api.post('transfer', { body: 'x' })).status).toBe(200)
+    expect(extras).toEqual([{ next: { revalidate: 5 } }, { next: { revalidate: 5 } }])
+  })
+
   it('rejects a timeout above setTimeout’s ceiling with ky’s RangeError', async () => {
     const api = createStepUpKy(await signedIn(), { prefix: API })
     await expect(api.get('balance', { timeout: 2_147_483_648 })).rejects.toThrow(RangeError)
