@@ -516,15 +516,31 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return undefined
   }
 
+  // Parsing the URL is most of what a protected request costs on top of fetch, so the verdicts
+  // for recent string inputs are kept (bounded, keyed with the base URL they were resolved
+  // against). Not with a protect function: it receives the URL and may be impure.
+  const verdicts = typeof options.protect === 'function' ? undefined : new Map<string, URL | undefined>()
+  const protectedUrl = (input: RequestInfo | URL): URL | undefined => {
+    const key = verdicts && typeof input === 'string' ? `${baseUrl()} ${input}` : undefined
+    if (key !== undefined && verdicts!.has(key)) return verdicts!.get(key)
+    let url = resolveUrl(input)
+    if (url && !isProtected(url)) url = undefined
+    if (key !== undefined) {
+      if (verdicts!.size >= 64) verdicts!.clear()
+      verdicts!.set(key, url)
+    }
+    return url
+  }
+
   const authorizationHeader = (token: TokenRecord): string => `${token.tokenType} ${token.accessToken}`
 
   const stepUpFetch = async (input: RequestInfo | URL, init?: ExchangeInit): Promise<Response> => {
     // An adapter (ky) may time each API exchange; the step-up between them is never timed.
     const exchange = init?.[viaExchange]
     const send = (request: Request): Promise<Response> => (exchange ? exchange(request, baseFetch) : baseFetch(request))
-    const url = resolveUrl(input)
+    const url = protectedUrl(input)
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
-    if (!url || !isProtected(url)) return exchange ? send(new Request(input, init)) : baseFetch(input, init)
+    if (!url) return exchange ? send(new Request(input, init)) : baseFetch(input, init)
     // The common case, a URL without a body or credentials and a plain init, goes out as
     // (url, init) like any fetch call: building a Request of our own costs an AbortSignal and a
     // copy per request (bench/RESULTS.md). A Request is built only when a challenge needs a retry.
@@ -802,7 +818,7 @@ function normalizeMethod(value: unknown = 'GET'): string {
 
 /** A Request, also one from another realm (an iframe), where `instanceof` says no. */
 function isRequest(input: unknown): input is Request {
-  return input instanceof Request || Object.prototype.toString.call(input) === '[object Request]'
+  return typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
 }
 
 function routeOf(method: string, url: URL): string {
@@ -817,14 +833,18 @@ function loopDetected(method: string, url: URL, challenge: StepUpChallenge): Ste
   )
 }
 
+/** What fetch resolves a relative URL against: the document's base URL (<base href> included), else the worker's location. */
+function baseUrl(): string | undefined {
+  const scope = globalThis as { document?: { baseURI?: string }; location?: Location }
+  return scope.document?.baseURI ?? scope.location?.href
+}
+
 function resolveUrl(input: RequestInfo | URL): URL | undefined {
   // fetch stringifies anything that is not a Request (a URL of another realm, a String object).
   const raw = isRequest(input) ? input.url : String(input)
   try {
-    // Resolve exactly as fetch will: against the document's base URL (<base href> included),
-    // else the worker's location. Checking one URL and sending to another would leak the token.
-    const scope = globalThis as { document?: { baseURI?: string }; location?: Location }
-    return new URL(raw, scope.document?.baseURI ?? scope.location?.href)
+    // Resolve exactly as fetch will. Checking one URL and sending to another would leak the token.
+    return new URL(raw, baseUrl())
   } catch {
     return undefined
   }

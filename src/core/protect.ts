@@ -10,7 +10,8 @@ export type Protect = Array<string | RegExp> | ((url: URL) => boolean)
  * tested against the full URL; a function receives the parsed URL.
  */
 export function compileProtect(protect: Protect): (url: URL) => boolean {
-  if (typeof protect === 'function') return (url) => protect(url) === true
+  // A copy: what the function does to its URL must not change where the request goes.
+  if (typeof protect === 'function') return (url) => protect(new URL(url)) === true
   must(Array.isArray(protect) && protect.length > 0, 'protect', 'a non-empty array or a function')
   const matchers = protect.map((entry): ((url: URL) => boolean) => {
     if (entry instanceof RegExp) {

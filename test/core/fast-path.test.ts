@@ -115,3 +115,30 @@ describe('where the fast path must not go', () => {
     expect(res.status).toBe(200)
   })
 })
+
+describe('the parsed-URL cache of protected requests', () => {
+  it('a protect function sees every request, with a URL of its own each time', async () => {
+    const seen: URL[] = []
+    const stepUp = client({
+      protect: (url) => {
+        seen.push(url)
+        const ok = url.origin === API
+        url.pathname = '/elsewhere' // an impure function must not change what the next call sees
+        return ok
+      },
+    })
+    await stepUp.authorize()
+    for (let i = 0; i < 3; i++) expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+    expect(seen).toHaveLength(3)
+    expect(new Set(seen).size).toBe(3)
+  })
+
+  it('keeps giving the right verdict after many other URLs (past its bound)', async () => {
+    const stepUp = client()
+    await stepUp.authorize()
+    const seen = recordWire('/balance')
+    for (let i = 0; i < 70; i++) await stepUp.fetch(`https://other.test/${i}`).catch(() => {})
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+    expect((seen[0] as { auth?: string }).auth).toBe('Bearer')
+  })
+})

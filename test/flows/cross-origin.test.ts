@@ -82,4 +82,28 @@ describe('cross-origin challenges', () => {
     await stepUp.fetch('/api/me')
     expect(sent).toEqual([['/api/me', false]])
   })
+
+  it('checks a relative URL again when the document base changes (the same string, another target)', async () => {
+    const base = vi.spyOn(document, 'baseURI', 'get').mockReturnValue(`${location.origin}/`)
+    const sent: Array<[string, boolean]> = []
+    const stepUp = createStepUp({
+      issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, interaction: op.interaction,
+      protect: [location.origin],
+      fetch: async (input, init) => {
+        const url = input instanceof Request ? input.url : String(input)
+        if (url.startsWith(ISSUER)) return router(input, init)
+        sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
+        return new Response('ok')
+      },
+    })
+    await stepUp.authorize()
+    await stepUp.fetch('api/me')
+    base.mockReturnValue('https://cdn.thirdparty.test/app/')
+    await stepUp.fetch('api/me')
+    base.mockReturnValue(`${location.origin}/`)
+    await stepUp.fetch('api/me')
+    // The custom fetch receives a Request (resolved by happy-dom against its own URL) when the
+    // token goes, and the app's relative string, untouched, when it does not.
+    expect(sent).toEqual([[`${location.origin}/api/me`, true], ['api/me', false], [`${location.origin}/api/me`, true]])
+  })
 })
