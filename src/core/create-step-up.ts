@@ -18,6 +18,7 @@ import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } fr
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
 import { abortedError, FlowQueue, type Flow } from './single-flight.js'
 import { alive, TokenSet, type TokenRecord } from './tokens.js'
+import type { Tabs } from '../tabs/share-tabs.js'
 
 /** Options for {@link createStepUp}. */
 export interface StepUpOptions {
@@ -77,6 +78,17 @@ export interface StepUpOptions {
    * @default 30
    */
   clockTolerance?: number
+  /**
+   * Share tokens with the other tabs of this origin that run this client (same `issuer` and
+   * `clientId`), over a BroadcastChannel: a token one tab obtains (sign-in, step-up, refresh)
+   * is copied to the others, a new tab gets the open tabs' tokens, `logout()` signs out every
+   * tab, and tabs that hit a challenge at once run one authorization between them (Web Locks,
+   * where available). Off: nothing is broadcast and no lock is taken. Every tab of the origin
+   * running this client with sharing on then holds the tokens, which matters for XSS (README,
+   * "Storage and XSS"). The code is loaded only when this is `true`.
+   * @default false
+   */
+  shareAcrossTabs?: boolean
 }
 
 /** Parameters for {@link StepUp.authorize}. */
@@ -252,6 +264,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   must(!options.dpop, 'dpop', 'unset (DPoP is not supported yet)', options.dpop)
   const clockTolerance = options.clockTolerance ?? 30
   must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
+  must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', options.shareAcrossTabs)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -333,6 +346,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     tokens.add(record, (a, b) => requirementKey(a.requirement) === requirementKey(b.requirement))
     store.save(tokens.tokens)
+    toTabs((tabs) => tabs.publish(record))
   }
 
   // --- flows -------------------------------------------------------------------------------
@@ -393,6 +407,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
           const refused = rejections.get(token)
           if (refused) rejections.set(next, refused)
           store.save(tokens.tokens)
+          toTabs((tabs) => tabs.publish(next))
           return next
         } catch (error) {
           // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
@@ -478,7 +493,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
-  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>(runFlow, () => {
+  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? inTurn(flow) : runFlow(flow)), () => {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
   })
 
@@ -756,7 +771,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return response
   }
 
-  const logout = (): void => {
+  const signOut = (): void => {
     epoch++
     queue.abortAll('signed out')
     tokens.clear()
@@ -765,6 +780,81 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)
     setState({ status: 'idle', authenticated: false }, true)
+  }
+  const logout = (): void => {
+    signOut()
+    toTabs((tabs) => tabs.logout())
+  }
+
+  // --- tabs (docs/decisions/0005-tabs.md) -------------------------------------------------------
+  /** A token another tab obtained: the rules of our own, and a refresh replaces its spent original in place. */
+  const adopt = (record: TokenRecord, answer: boolean): void => {
+    if (!alive(record, Date.now())) return
+    const sub = tokens.subject()
+    if (sub !== undefined && sub !== record.sub) {
+      // A plain sign-in as somebody else switches users here too (0001 #7); a step-up never
+      // switches, and an answer to our hello never takes over a signed-in tab.
+      if (answer || record.requirement) return
+      tokens.clear()
+      routes.clear()
+    }
+    const key = requirementKey(record.requirement)
+    const index = tokens.tokens.findIndex((t) => requirementKey(t.requirement) === key)
+    const held = tokens.tokens[index]
+    if (held && held.authTime === record.authTime) {
+      // The same authentication: refreshed in another tab (or our own echoed). The rotated refresh
+      // token replaces the spent one, and whoever holds the old record gets this one (0003 #3).
+      if (record.obtainedAt <= held.obtainedAt) return
+      tokens.tokens[index] = record
+      if (!refreshes.has(held)) refreshes.set(held, Promise.resolve(record))
+      const refused = rejections.get(held)
+      if (refused) rejections.set(record, refused)
+    } else if (held && (record.authTime ?? 0) <= (held.authTime ?? 0)) {
+      return // ours is the newer authentication
+    } else {
+      tokens.add(record, (a, b) => requirementKey(a.requirement) === requirementKey(b.requirement))
+    }
+    store.save(tokens.tokens)
+    setState(tokenSnapshot())
+  }
+  /** Loaded only with `shareAcrossTabs: true`: a separate chunk the other apps never download. */
+  const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs
+    ? import('../tabs/share-tabs.js').then(
+        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, { adopt, tokens: () => tokens.tokens.filter((t) => alive(t, Date.now())), logout: signOut }),
+        () => undefined,
+      )
+    : undefined
+  const toTabs = (use: (tabs: Tabs) => void): void => void tabs?.then((shared) => shared && use(shared))
+  /**
+   * One flow between tabs: a challenge's flow waits for this tab's turn (a Web Lock), and a token
+   * another tab hands over meanwhile that meets the requirement ends the wait. A click's flow
+   * (authorize()) never waits, or its popup would open outside the click's activation.
+   */
+  const inTurn = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
+    const shared = await tabs
+    if (!shared) return runFlow(flow)
+    if (flow.force) {
+      const run = runFlow(flow)
+      shared.hold(run)
+      return run
+    }
+    setState({ status: 'authorizing', challenge: flow.challenge, error: undefined })
+    let turn: TokenRecord | ((handedOver: boolean) => void)
+    try {
+      turn = await shared.turn(flow.controller.signal, () => (flow.requirement ? findToken(flow.requirement) : undefined))
+    } catch (error) {
+      throw toStepUpError(error, flow)
+    }
+    if (typeof turn !== 'function') return turn
+    const release = turn
+    // Our turn: runFlow checks the held tokens again first (a flow another tab just finished).
+    return runFlow(flow).then(
+      (record) => (release(true), record),
+      (error: unknown) => {
+        release(false)
+        throw error
+      },
+    )
   }
 
   return {
