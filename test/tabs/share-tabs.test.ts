@@ -47,7 +47,7 @@ afterEach(() => vi.unstubAllGlobals())
 /** Another tab's raw end of this client's channel (what a page script could post or hear). */
 function otherTab(): { channel: BroadcastChannel; heard: unknown[] } {
   const channel = new RealChannel(`test-${scope}:${CHANNEL}`)
-  channel.unref?.()
+  ;(channel as { unref?: () => void }).unref?.()
   const heard: unknown[] = []
   channel.onmessage = (event: MessageEvent) => heard.push(event.data)
   return { channel, heard }
