@@ -493,7 +493,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
-  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? inTurn(flow) : runFlow(flow)), () => {
+  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? tabs.then((shared) => (shared ? shared.run(flow) : runFlow(flow))) : runFlow(flow)), () => {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
   })
 
@@ -787,75 +787,18 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // --- tabs (docs/decisions/0005-tabs.md) -------------------------------------------------------
-  /** A token another tab obtained: the rules of our own, and a refresh replaces its spent original in place. */
-  const adopt = (record: TokenRecord, answer: boolean): void => {
-    if (!alive(record, Date.now())) return
-    const sub = tokens.subject()
-    if (sub !== undefined && sub !== record.sub) {
-      // A plain sign-in as somebody else switches users here too (0001 #7); a step-up never
-      // switches, and an answer to our hello never takes over a signed-in tab.
-      if (answer || record.requirement) return
-      tokens.clear()
-      routes.clear()
-    }
-    const key = requirementKey(record.requirement)
-    const index = tokens.tokens.findIndex((t) => requirementKey(t.requirement) === key)
-    const held = tokens.tokens[index]
-    if (held && held.authTime === record.authTime) {
-      // The same authentication: refreshed in another tab (or our own echoed). The rotated refresh
-      // token replaces the spent one, and whoever holds the old record gets this one (0003 #3).
-      if (record.obtainedAt <= held.obtainedAt) return
-      tokens.tokens[index] = record
-      if (!refreshes.has(held)) refreshes.set(held, Promise.resolve(record))
-      const refused = rejections.get(held)
-      if (refused) rejections.set(record, refused)
-    } else if (held && (record.authTime ?? 0) <= (held.authTime ?? 0)) {
-      return // ours is the newer authentication
-    } else {
-      tokens.add(record, (a, b) => requirementKey(a.requirement) === requirementKey(b.requirement))
-    }
-    store.save(tokens.tokens)
-    setState(tokenSnapshot())
-  }
-  /** Loaded only with `shareAcrossTabs: true`: a separate chunk the other apps never download. */
+  /** Loaded only with `shareAcrossTabs: true`: a separate chunk that other apps never download. */
   const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs
     ? import('../tabs/share-tabs.js').then(
-        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, { adopt, tokens: () => tokens.tokens.filter((t) => alive(t, Date.now())), logout: signOut }),
+        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, {
+          tokens, routes, refreshes, rejections, find: findToken, run: runFlow, logout: signOut,
+          alive, key: requirementKey,
+          changed: (patch) => (store.save(tokens.tokens), setState(patch ?? tokenSnapshot())),
+        }),
         () => undefined,
       )
     : undefined
   const toTabs = (use: (tabs: Tabs) => void): void => void tabs?.then((shared) => shared && use(shared))
-  /**
-   * One flow between tabs: a challenge's flow waits for this tab's turn (a Web Lock), and a token
-   * another tab hands over meanwhile that meets the requirement ends the wait. A click's flow
-   * (authorize()) never waits, or its popup would open outside the click's activation.
-   */
-  const inTurn = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
-    const shared = await tabs
-    if (!shared) return runFlow(flow)
-    if (flow.force) {
-      const run = runFlow(flow)
-      shared.hold(run)
-      return run
-    }
-    setState({ status: 'authorizing', challenge: flow.challenge, error: undefined })
-    let turn: TokenRecord | ((handedOver: boolean) => void)
-    try {
-      turn = await shared.turn(flow.controller.signal, () => (flow.requirement ? findToken(flow.requirement) : undefined))
-    } catch (error) {
-      throw toStepUpError(error, flow)
-    }
-    if (typeof turn !== 'function') return turn
-    const release = turn
-    // Our turn: runFlow checks the held tokens again first (a flow another tab just finished).
-    return runFlow(flow).then(
-      (record) => (release(true), record),
-      (error: unknown) => {
-        release(false)
-        throw error
-      },
-    )
-  }
 
   return {
     fetch: stepUpFetch as typeof fetch,
