@@ -18,6 +18,7 @@ import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } fr
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
 import { abortedError, FlowQueue, type Flow } from './single-flight.js'
 import { alive, TokenSet, type TokenRecord } from './tokens.js'
+import type { Tabs } from '../tabs/share-tabs.js'
 
 /** Options for {@link createStepUp}. */
 export interface StepUpOptions {
@@ -77,6 +78,17 @@ export interface StepUpOptions {
    * @default 30
    */
   clockTolerance?: number
+  /**
+   * Share tokens with the other tabs of this origin that run this client (same `issuer` and
+   * `clientId`), over a BroadcastChannel: a token one tab obtains (sign-in, step-up, refresh)
+   * is copied to the others, a new tab gets the open tabs' tokens, `logout()` signs out every
+   * tab, and tabs that hit a challenge at once run one authorization between them (Web Locks,
+   * where available). Off: nothing is broadcast and no lock is taken. Every tab of the origin
+   * running this client with sharing on then holds the tokens, which matters for XSS (README,
+   * "Storage and XSS"). The code is loaded only when this is `true`.
+   * @default false
+   */
+  shareAcrossTabs?: boolean
 }
 
 /** Parameters for {@link StepUp.authorize}. */
@@ -252,6 +264,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   must(!options.dpop, 'dpop', 'unset (DPoP is not supported yet)', options.dpop)
   const clockTolerance = options.clockTolerance ?? 30
   must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
+  must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', options.shareAcrossTabs)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -333,6 +346,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     tokens.add(record, (a, b) => requirementKey(a.requirement) === requirementKey(b.requirement))
     store.save(tokens.tokens)
+    toTabs((tabs) => tabs.publish(record))
   }
 
   // --- flows -------------------------------------------------------------------------------
@@ -393,6 +407,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
           const refused = rejections.get(token)
           if (refused) rejections.set(next, refused)
           store.save(tokens.tokens)
+          toTabs((tabs) => tabs.publish(next))
           return next
         } catch (error) {
           // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
@@ -478,7 +493,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
-  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>(runFlow, () => {
+  const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? tabs.then((shared) => (shared ? shared.run(flow) : runFlow(flow))) : runFlow(flow)), () => {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
   })
 
@@ -772,7 +787,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return response
   }
 
-  const logout = (): void => {
+  const signOut = (): void => {
     epoch++
     queue.abortAll('signed out')
     tokens.clear()
@@ -782,6 +797,24 @@ export function createStepUp(options: StepUpOptions): StepUp {
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)
     setState({ status: 'idle', authenticated: false }, true)
   }
+  const logout = (): void => {
+    signOut()
+    toTabs((tabs) => tabs.logout())
+  }
+
+  // --- tabs (docs/decisions/0005-tabs.md) -------------------------------------------------------
+  /** Loaded only with `shareAcrossTabs: true`: a separate chunk that other apps never download. */
+  const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs
+    ? import('../tabs/share-tabs.js').then(
+        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, {
+          tokens, routes, refreshes, rejections, find: findToken, run: runFlow, logout: signOut,
+          alive, key: requirementKey,
+          changed: (patch) => (store.save(tokens.tokens), setState(patch ?? tokenSnapshot())),
+        }),
+        () => undefined,
+      )
+    : undefined
+  const toTabs = (use: (tabs: Tabs) => void): void => void tabs?.then((shared) => shared && use(shared))
 
   return {
     fetch: stepUpFetch as typeof fetch,

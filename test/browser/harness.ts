@@ -3,7 +3,7 @@
 // map for oauth4webapi. Everything listens on 127.0.0.1 on random ports.
 //
 // Servers (all on 127.0.0.1):
-//   app      the test page (/index.html?mode=popup|redirect), /callback.html, /dist/*, /vendor/*
+//   app      the test page (/index.html?mode=popup|redirect[&share=1]), /callback.html, /dist/*, /vendor/*
 //   op       servers/op.js, redirect_uris = [<app>/callback.html]
 //   api      servers/api.js (allowOrigin = app origin, WWW-Authenticate exposed)
 //   apiTap   a transparent recording proxy in front of the API: the page talks to it, so the
@@ -119,6 +119,7 @@ const stepUp = createStepUp({
   protect: [config.api],
   interaction: mode,
   storage: 'session',
+  shareAcrossTabs: new URLSearchParams(location.search).get('share') === '1',
 })
 window.__stepUp = stepUp
 window.__responses = []

@@ -1,0 +1,371 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createStepUp, isStepUpError, type Interaction, type StepUpOptions } from '../../src/index.js'
+import { deferred } from '../deferred.js'
+import type { FakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import { useFakeServers } from '../msw/use-fake-servers.js'
+
+// Tabs sharing a step-up (docs/decisions/0005-tabs.md), logic only: several clients in one Node
+// process stand for tabs (Node's BroadcastChannel delivers between them), with an in-memory Web
+// Locks stand-in. Real Chromium with two pages: test/browser/tabs.test.ts.
+const fakes = useFakeServers()
+let op: FakeOp
+let api: FakeApi
+/** Channels of this test only: clients of earlier tests never close theirs. */
+let scope = 0
+/** Every BroadcastChannel the SDK created in this test, and everything posted on them. */
+let created: string[]
+let posted: unknown[]
+let locks: ReturnType<typeof fakeLocks>
+const RealChannel = globalThis.BroadcastChannel
+const CHANNEL = `stepup-fetch:tabs:${ISSUER}/ ${CLIENT_ID}`
+
+beforeEach(() => {
+  ;({ op, api } = fakes)
+  scope++
+  created = []
+  posted = []
+  const prefix = `test-${scope}:`
+  vi.stubGlobal(
+    'BroadcastChannel',
+    class extends RealChannel {
+      constructor(name: string) {
+        super(prefix + name)
+        created.push(name)
+      }
+      override postMessage(message: unknown): void {
+        posted.push(message)
+        super.postMessage(message)
+      }
+    },
+  )
+  locks = fakeLocks()
+  vi.stubGlobal('navigator', { locks: locks.manager })
+})
+afterEach(() => vi.unstubAllGlobals())
+
+/** Another tab's raw end of this client's channel (what a page script could post or hear). */
+function otherTab(): { channel: BroadcastChannel; heard: unknown[] } {
+  const channel = new RealChannel(`test-${scope}:${CHANNEL}`)
+  ;(channel as { unref?: () => void }).unref?.()
+  const heard: unknown[] = []
+  channel.onmessage = (event: MessageEvent) => heard.push(event.data)
+  return { channel, heard }
+}
+
+function tab(overrides: Partial<StepUpOptions> = {}) {
+  return createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, shareAcrossTabs: true, ...overrides })
+}
+
+async function until(condition: () => boolean, what = 'condition'): Promise<void> {
+  const end = Date.now() + 3000
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const transfer = { method: 'POST', body: '{"amount":5}', headers: { 'content-type': 'application/json' } }
+/** Step-up authorizations that reached the OP, and those started (opened) in any tab. */
+const stepUps = () => op.authorizations.filter((url) => url.searchParams.get('acr_values') === 'urn:test:2fa')
+let opened: URL[] = []
+beforeEach(() => (opened = []))
+
+/** An interaction whose step-ups wait for `gate` (the user still typing in the popup). */
+function gated(gate: Promise<void>): Interaction {
+  return async (url, ctx) => {
+    if (url.searchParams.get('acr_values')) {
+      opened.push(url)
+      await gate
+    }
+    return op.interaction(url, ctx)
+  }
+}
+
+describe('shareAcrossTabs off (the default)', () => {
+  it('creates no channel, posts nothing and requests no lock, through sign-in, step-up, refresh and logout', async () => {
+    const listener = otherTab()
+    op.setTokens({ refreshTokens: true, expiresIn: 1 })
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction })
+    await stepUp.authorize()
+    expect((await stepUp.fetch(`${API}/transfer`, transfer)).status).toBe(200)
+    await pause(1100)
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+    expect(op.refreshRequests.length).toBeGreaterThan(0)
+    stepUp.logout()
+    await pause(50)
+    expect(created).toEqual([])
+    expect(posted).toEqual([])
+    expect(locks.requests).toBe(0)
+    expect(listener.heard).toEqual([])
+    listener.channel.close()
+  })
+
+  it('a token another tab posts is not taken', async () => {
+    const other = otherTab()
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction })
+    const sharing = tab()
+    await sharing.authorize()
+    await pause(50)
+    expect(stepUp.getState().authenticated).toBe(false)
+    other.channel.close()
+  })
+
+  it('rejects a non-boolean', () => {
+    expect(() => tab({ shareAcrossTabs: 'yes' as never })).toThrow(/"shareAcrossTabs" must be a boolean/)
+  })
+})
+
+describe('shareAcrossTabs: true', () => {
+  it('one channel named from issuer and client id; a sign-in in one tab signs in the other and notifies its subscribers', async () => {
+    const a = tab()
+    const b = tab()
+    const notified = vi.fn()
+    b.subscribe(notified)
+    await a.authorize()
+    await until(() => b.getState().authenticated, 'b signed in')
+    expect(b.getState()).toMatchObject({ authenticated: true, sub: 'alice', acr: 'urn:test:1fa' })
+    expect(notified).toHaveBeenCalled()
+    expect(new Set(created)).toEqual(new Set([CHANNEL]))
+    // b's request carries a's token without any flow of its own.
+    expect((await b.fetch(`${API}/balance`)).status).toBe(200)
+    expect(op.authorizations).toHaveLength(1)
+  })
+
+  it('a tab opened later gets the open tabs\' valid tokens (hello), and no expired one', async () => {
+    op.setTokens({ expiresIn: 300 })
+    const a = tab()
+    await a.authorize()
+    const later = tab()
+    await until(() => later.getState().authenticated, 'hello answered')
+    expect(later.getState()).toMatchObject({ sub: 'alice' })
+    expect((await later.fetch(`${API}/balance`)).status).toBe(200)
+    expect(op.authorizations).toHaveLength(1)
+    // Only valid tokens are handed out.
+    const other = otherTab()
+    other.channel.postMessage({ v: 1, type: 'hello' })
+    await until(() => other.heard.length > 0, 'answer')
+    const answer = other.heard[0] as { type: string; tokens: Array<{ expiresAt: number }> }
+    expect(answer.type).toBe('tokens')
+    expect(answer.tokens.every((t) => t.expiresAt > Date.now())).toBe(true)
+    other.channel.close()
+  })
+
+  it('tab B, waiting on the same challenge while tab A\'s step-up runs, retries with A\'s token: one authorization, one lock holder, no lock request left', async () => {
+    const gate = deferred()
+    const a = tab({ interaction: gated(gate.promise) })
+    const b = tab({ interaction: gated(new Promise(() => {})) }) // b's own popup would never finish
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer)
+    await until(() => opened.length === 1, 'a\'s step-up started')
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await until(() => locks.waiting() === 1, 'b waits for the lock')
+    expect(b.getState().status).toBe('authorizing')
+    gate.resolve()
+    expect((await first).status).toBe(200)
+    expect((await second).status).toBe(200)
+    expect(stepUps()).toHaveLength(1)
+    expect(locks.waiting()).toBe(0)
+    // b's one retry carried a's elevated token.
+    const bearer = api.calls.filter((c) => c.path === '/transfer').map((c) => c.authorization)
+    expect(bearer.at(-1)).toBe(bearer.at(-2))
+    await until(() => b.getState().status === 'idle')
+    expect(b.getState()).toMatchObject({ acr: 'urn:test:2fa' })
+  })
+
+  it('two tabs hit the challenge at once: one flow between them (Web Locks), both succeed', async () => {
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const [ra, rb] = await Promise.all([a.fetch(`${API}/transfer`, transfer), b.fetch(`${API}/transfer`, transfer)])
+    expect([ra.status, rb.status]).toEqual([200, 200])
+    expect(stepUps()).toHaveLength(1)
+  })
+
+  it('when the other tab\'s flow fails, the waiting tab runs its own once it gets the lock', async () => {
+    const failing: Interaction = async (url, ctx) => {
+      if (!url.searchParams.get('acr_values')) return op.interaction(url, ctx)
+      opened.push(url)
+      await pause(50)
+      throw new Error('the user closed the popup')
+    }
+    const a = tab({ interaction: failing })
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const [ra, rb] = await Promise.allSettled([a.fetch(`${API}/transfer`, transfer), pause(20).then(() => b.fetch(`${API}/transfer`, transfer))])
+    expect(ra.status).toBe('rejected')
+    expect(rb).toMatchObject({ status: 'fulfilled', value: { status: 200 } })
+    expect(opened).toHaveLength(1) // a's, which failed
+    expect(stepUps()).toHaveLength(1) // b's own
+  })
+
+  it('an aborted request leaves no lock request pending and is not retried', async () => {
+    const gate = deferred()
+    const a = tab({ interaction: gated(gate.promise) })
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer)
+    await until(() => opened.length === 1)
+    const controller = new AbortController()
+    const second = b.fetch(`${API}/transfer`, { ...transfer, signal: controller.signal })
+    await until(() => locks.waiting() === 1)
+    controller.abort()
+    await expect(second).rejects.toMatchObject({ name: 'AbortError' })
+    expect(locks.waiting()).toBe(0)
+    gate.resolve()
+    expect((await first).status).toBe(200)
+    expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(3) // a: 401, 200; b: 401 only
+  })
+
+  it('a token from another tab used for the retry is that request\'s one retry: challenged again, loop_detected', async () => {
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    // /always challenges every request; a's step-up gives b a token that meets the challenge.
+    const gate = deferred()
+    const slow = tab({ interaction: gated(gate.promise) })
+    await until(() => slow.getState().authenticated)
+    const first = slow.fetch(`${API}/always`).catch((e: unknown) => e)
+    await until(() => opened.length === 1)
+    const second = b.fetch(`${API}/always`).catch((e: unknown) => e)
+    await until(() => locks.waiting() === 1)
+    gate.resolve()
+    expect(isStepUpError(await first, 'loop_detected')).toBe(true)
+    expect(isStepUpError(await second, 'loop_detected')).toBe(true)
+    expect(stepUps()).toHaveLength(1)
+  })
+
+  it('authorize() (a click) does not wait for another tab\'s lock', async () => {
+    const a = tab()
+    let release!: () => void
+    void locks.manager.request('stepup-fetch:flow:' + `${ISSUER}/ ${CLIENT_ID}`, {}, () => new Promise<void>((resolve) => (release = resolve)))
+    await a.authorize({ acrValues: ['urn:test:2fa'] })
+    expect(stepUps()).toHaveLength(1)
+    release()
+  })
+
+  it('a refresh with rotation in one tab replaces the spent refresh token in the others', async () => {
+    op.setTokens({ refreshTokens: true, expiresIn: 1 })
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    await pause(1100)
+    expect((await a.fetch(`${API}/balance`)).status).toBe(200) // a refreshes: rt-1 is spent
+    expect(op.refreshRequests).toHaveLength(1)
+    await pause(50)
+    expect((await b.fetch(`${API}/balance`)).status).toBe(200) // b sends a's refreshed token
+    expect(op.refreshRequests).toHaveLength(1)
+    await pause(1100)
+    expect((await b.fetch(`${API}/balance`)).status).toBe(200) // b refreshes with the rotated one
+    expect(op.refreshRequests).toHaveLength(2)
+    expect(b.getState()).toMatchObject({ authenticated: true })
+    expect(b.getState().expired).toBeUndefined()
+  })
+
+  it('logout() in one tab signs out every tab; the other tabs do not echo it', async () => {
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const other = otherTab()
+    a.logout()
+    await until(() => !b.getState().authenticated, 'b signed out')
+    await pause(50)
+    expect(other.heard.filter((m) => (m as { type: string }).type === 'logout')).toHaveLength(1)
+    other.channel.close()
+  })
+
+  it('a sign-in as another user switches users; another user\'s step-up or hello answer is not taken', async () => {
+    const b = tab()
+    const a = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const other = otherTab()
+    const base = { tokenType: 'Bearer', idToken: '', obtainedAt: Date.now(), expiresAt: Date.now() + 60_000 }
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...base, accessToken: 'mallory-2fa', sub: 'bob', acr: 'urn:test:2fa', requirement: { acrValues: ['urn:test:2fa'] } } })
+    other.channel.postMessage({ v: 1, type: 'tokens', tokens: [{ ...base, accessToken: 'bob-login', sub: 'bob' }] })
+    await pause(50)
+    expect(b.getState()).toMatchObject({ sub: 'alice', acr: 'urn:test:1fa' })
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...base, accessToken: 'bob-login', sub: 'bob', acr: 'urn:test:1fa' } })
+    await until(() => b.getState().sub === 'bob', 'user switch')
+    await b.fetch(`${API}/balance`)
+    expect(api.calls.at(-1)!.authorization).toBe('Bearer bob-login')
+    other.channel.close()
+  })
+
+  it('ignores malformed messages without throwing, and still takes a valid one after them', async () => {
+    const b = tab()
+    await pause(150)
+    const other = otherTab()
+    const errors = vi.spyOn(console, 'error')
+    for (const junk of [null, 'x', 42, [], { v: 1 }, { v: 1, type: 'token', token: { accessToken: 1 } }, { v: 1, type: 'tokens', tokens: 'all' }, { v: 2, type: 'logout' }, { type: 'token', token: {} }]) other.channel.postMessage(junk)
+    await pause(50)
+    expect(b.getState().authenticated).toBe(false)
+    other.channel.postMessage({ v: 1, type: 'token', token: { accessToken: 'ok', tokenType: 'Bearer', idToken: '', sub: 'alice', obtainedAt: Date.now() } })
+    await until(() => b.getState().authenticated)
+    expect(errors).not.toHaveBeenCalled()
+    other.channel.close()
+  })
+
+  it('without Web Locks: tokens are still shared, and each tab runs its own flow', async () => {
+    vi.stubGlobal('navigator', {})
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const [ra, rb] = await Promise.all([a.fetch(`${API}/transfer`, transfer), b.fetch(`${API}/transfer`, transfer)])
+    expect([ra.status, rb.status]).toEqual([200, 200])
+    expect(stepUps()).toHaveLength(2)
+  })
+})
+
+/** An in-memory stand-in for navigator.locks: exclusive locks, `signal` and `ifAvailable`. */
+function fakeLocks() {
+  const held = new Set<string>()
+  const queue: Array<{ name: string; grant: () => void }> = []
+  let requests = 0
+  const next = (name: string): void => {
+    const index = queue.findIndex((entry) => entry.name === name)
+    if (index >= 0) queue.splice(index, 1)[0]!.grant()
+  }
+  const request = (name: string, options: LockOptions, callback: (lock: Lock | null) => unknown): Promise<unknown> => {
+    requests++
+    return new Promise((resolve, reject) => {
+      const run = (): void => {
+        held.add(name)
+        Promise.resolve()
+          .then(() => callback({ name, mode: 'exclusive' }))
+          .then(resolve, reject)
+          .finally(() => {
+            held.delete(name)
+            next(name)
+          })
+      }
+      if (options.signal?.aborted) return reject(new DOMException('aborted', 'AbortError'))
+      if (!held.has(name)) return run()
+      if (options.ifAvailable) return void Promise.resolve().then(() => callback(null)).then(resolve, reject)
+      const entry = { name, grant: run }
+      queue.push(entry)
+      options.signal?.addEventListener('abort', () => {
+        const index = queue.indexOf(entry)
+        if (index < 0) return
+        queue.splice(index, 1)
+        reject(new DOMException('aborted', 'AbortError'))
+      })
+    })
+  }
+  return {
+    manager: { request } as unknown as LockManager,
+    get requests() {
+      return requests
+    },
+    waiting: () => queue.length,
+  }
+}
