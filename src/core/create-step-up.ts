@@ -69,8 +69,16 @@ export interface StepUpOptions {
    */
   fetch?: typeof fetch
   /**
-   * RFC 9449 sender-constrained tokens. Not available yet: `true` throws a TypeError.
+   * RFC 9449 sender-constrained tokens. Tokens are bound to an ES256 key pair whose private half
+   * is non-extractable, made before the first token request and kept in IndexedDB (one per issuer
+   * and client id, shared by the origin's tabs; in memory where IndexedDB is missing or fails,
+   * where a reload ends the session). Protected requests carry `Authorization: DPoP` and a fresh
+   * proof; a `use_dpop_nonce` answer from the OP or the API is retried once with its nonce (not
+   * counted as the step-up retry), nonces kept per origin. A token response that is not DPoP-bound
+   * is refused with `invalid_response`. `logout()` deletes the key. The DPoP code is loaded with
+   * `import()` only when this is `true`.
    * @default false
+   * @see [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449.html)
    */
   dpop?: boolean
   /**
