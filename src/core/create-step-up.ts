@@ -610,7 +610,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       response = await baseFetch(url.href, headers ? { ...init, headers } : init)
     }
-    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Promise<Response> => {
+    const sendRetry = (with_: TokenRecord, keepSpare: boolean): Promise<Response> => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : (request ??= new Request(url.href, init)))
       return sendWith(retry, with_, send)
     }
@@ -621,7 +621,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       if (signal?.aborted) throw signal.reason
       if (next) {
         discardBody(response)
-        response = await retryRequest((token = next), true)
+        response = await sendRetry((token = next), true)
       }
     }
     // Most responses are no 401/403: spare them the (async) challenge check.
@@ -646,7 +646,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
     if (signal?.aborted) throw signal.reason
-    let retried = await retryRequest(next, held)
+    let retried = await sendRetry(next, held)
     let again = await challengeOf(retried, url, true)
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
@@ -656,7 +656,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       refuse(next, demanded)
       next = await stepUp(demanded, again)
       if (signal?.aborted) throw signal.reason
-      retried = await retryRequest(next, false)
+      retried = await sendRetry(next, false)
       again = await challengeOf(retried, url, true)
     }
     if (signal?.aborted) throw signal.reason

@@ -39,7 +39,7 @@ describe('dpop: true', () => {
     vi.stubGlobal('fetch', (input: RequestInfo | URL, init?: RequestInit) => dpopFetch(input, init, underlying))
     let seen: Headers | undefined
     server.use(http.get(`${API}/balance`, ({ request }) => ((seen = request.headers), HttpResponse.json({ balance: 1 }))))
-    const stepUp = client({ fetch: undefined })
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, dpop: true })
     await stepUp.authorize()
     expect((await stepUp.fetch(`${API}/balance?x=1`, { headers: { accept: 'application/json' } })).status).toBe(200)
     expect(seen!.get('authorization')).toMatch(/^DPoP /)

@@ -298,7 +298,7 @@ describe('DPoP-bound refresh against the real OP', () => {
     const issuer = new URL(servers.op.issuer)
     const insecure = { [oauth.allowInsecureRequests]: true } as const
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure))
-    const rpClient = { client_id: servers.op.clientId }
+    const rpClient: oauth.Client = { client_id: servers.op.clientId }
     const bare = await oauth.refreshTokenGrantRequest(as, rpClient, oauth.None(), refreshTokens[1]!, insecure)
     await expect(oauth.processRefreshTokenResponse(as, rpClient, bare)).rejects.toBeInstanceOf(oauth.ResponseBodyError)
     servers.op.setRequireDpopNonce(false)
