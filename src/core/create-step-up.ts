@@ -5,6 +5,7 @@ import type { StepUpChallenge } from '../challenge/types.js'
 import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
 import { isAbortError, messageOf, redeemCallback, withTokens } from '../flows/callback.js'
+import type { DpopClient } from '../dpop/dpop.js'
 import { deliverToOpener } from '../flows/handoff.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
@@ -69,8 +70,16 @@ export interface StepUpOptions {
    */
   fetch?: typeof fetch
   /**
-   * RFC 9449 sender-constrained tokens. Not available yet: `true` throws a TypeError.
+   * RFC 9449 sender-constrained tokens. Tokens are bound to an ES256 key pair whose private half
+   * is non-extractable, made before the first token request and kept in IndexedDB (one per issuer
+   * and client id, shared by the origin's tabs; in memory where IndexedDB is missing or fails,
+   * where a reload ends the session). Protected requests carry `Authorization: DPoP` and a fresh
+   * proof; a `use_dpop_nonce` answer from the OP or the API is retried once with its nonce (not
+   * counted as the step-up retry), nonces kept per origin. A token response that is not DPoP-bound
+   * is refused with `invalid_response`. `logout()` deletes the key. The DPoP code is loaded with
+   * `import()` only when this is `true`.
    * @default false
+   * @see [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449.html)
    */
   dpop?: boolean
   /**
@@ -261,7 +270,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const storage = options.storage ?? 'memory'
   must(storage === 'memory' || storage === 'session', 'storage', "'memory' or 'session'", storage)
   must(options.fetch === undefined || typeof options.fetch === 'function', 'fetch', 'a function')
-  must(!options.dpop, 'dpop', 'unset (DPoP is not supported yet)', options.dpop)
+  must(options.dpop === undefined || typeof options.dpop === 'boolean', 'dpop', 'a boolean')
   const clockTolerance = options.clockTolerance ?? 30
   must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
   must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', options.shareAcrossTabs)
@@ -361,6 +370,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const expectedSubject = pending.requirement ? ((pending as Partial<RedirectRecord>).sub ?? tokens.subject()) : undefined
     const record = await redeemCallback(callback, pending, {
       as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
+      dpop: options.dpop ? await useDpop() : undefined,
     })
     signal?.throwIfAborted()
     if (epoch !== started) throw new StepUpError('aborted', 'signed out during the step-up; its token was dropped', { challenge })
@@ -389,7 +399,10 @@ export function createStepUp(options: StepUpOptions): StepUp {
       pending = (async () => {
         try {
           const as = await discover()
-          const result = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, httpOptions()))
+          const run = async (extra?: { DPoP: oauth.DPoPHandle }): Promise<oauth.TokenEndpointResponse> =>
+            oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, { ...httpOptions(), ...extra }))
+          // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
+          const result = await (options.dpop ? (await useDpop()).grant(run) : run())
           // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
           // refresh never raises it, whatever a new ID token says about acr or auth_time.
           const claims = oauth.getValidatedIdTokenClaims(result)
@@ -427,6 +440,33 @@ export function createStepUp(options: StepUpOptions): StepUp {
   /** The token to send, refreshed first when stale; undefined when its refresh failed and it has expired. */
   const usable = async (token: TokenRecord | undefined): Promise<TokenRecord | undefined> =>
     stale(token) ? ((await refresh(token)) ?? (token.expiresAt > Date.now() ? token : undefined)) : token
+
+  // --- DPoP (docs/decisions/0004-dpop.md) ------------------------------------------------------
+  /** The DPoP key and handle: its module is imported, and the key loaded or made, on first use. */
+  let dpop: Promise<DpopClient> | undefined
+  const useDpop = (): Promise<DpopClient> => {
+    const opening: Promise<DpopClient> = (dpop ??= import('../dpop/dpop.js')
+      .then(async ({ openDpop }) => {
+        const opened = await openDpop(client, `${issuer.href} ${options.clientId}`)
+        // Tokens bound to another key (one deleted by a logout, or lost with a memory key on
+        // reload) can never be used again: the session has ended.
+        drop((t) => t.jkt !== opened.jkt)
+        return opened
+      })
+      .catch((error: unknown) => {
+        if (dpop === opening) dpop = undefined // the next request tries again
+        throw new StepUpError('token_error', `DPoP could not be set up (${messageOf(error)}): it needs WebCrypto (a secure context) and the SDK's DPoP chunk`, { cause: error })
+      }))
+    return opening
+  }
+  // Tokens from sessionStorage: check them against the stored key now, so the state is right early.
+  if (options.dpop && tokens.tokens.length) useDpop().catch(() => {})
+  /** Send `request` with `token`: `Authorization: Bearer`, or DPoP with a fresh proof per request. */
+  const sendWith = async (request: Request, token: TokenRecord | undefined, send: (request: Request) => Promise<Response>): Promise<Response> => {
+    if (token && options.dpop) return (await useDpop()).send(request, token.accessToken, send)
+    if (token) request.headers.set('authorization', authorizationHeader(token))
+    return send(request)
+  }
 
   const runFlow = async (flow: Flow<TokenRecord>): Promise<TokenRecord> => {
     const { signal } = flow.controller
@@ -564,7 +604,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // URL, and headers that can be read twice (the retry reads them again).
     const headers = init?.headers
     const plain =
-      !userFetch && !exchange && (typeof input === 'string' || input instanceof URL) && init?.body == null && !url.username && !url.password &&
+      !options.dpop && !userFetch && !exchange && (typeof input === 'string' || input instanceof URL) && init?.body == null && !url.username && !url.password &&
       (!init || Object.getPrototypeOf(init) === Object.prototype) &&
       (headers === undefined || Array.isArray(headers) || headers instanceof Headers || Object.getPrototypeOf(headers) === Object.prototype)
     let request = plain ? undefined : new Request(input, init)
@@ -576,6 +616,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const known = routes.get(route)
     // An expired token that no refresh token can renew is gone: the session has ended (state
     // `expired`), and the request goes out without a token like any signed-out one.
+    // DPoP: tokens bound to a key that is gone are dropped before one is picked.
+    if (options.dpop && tokens.tokens.length) await useDpop()
     const now = Date.now()
     drop((t) => !alive(t, now))
     const pick = (): TokenRecord | undefined => (known && findToken(known)) || tokens.baseline(Date.now())
@@ -588,8 +630,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const spare = request?.body ? request.clone() : undefined
     let response: Response
     if (request) {
-      if (token) request.headers.set('authorization', authorizationHeader(token))
-      response = await send(request)
+      response = await sendWith(request, token, send)
     } else {
       // Without headers of the app's own, a plain record: fetch validates it once, where a
       // Headers object would be validated twice (here and again inside fetch).
@@ -600,10 +641,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       response = await baseFetch(url.href, headers ? { ...init, headers } : init)
     }
-    const retryRequest = (with_: TokenRecord, keepSpare: boolean): Request => {
+    const sendRetry = (with_: TokenRecord, keepSpare: boolean): Promise<Response> => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : (request ??= new Request(url.href, init)))
-      retry.headers.set('authorization', authorizationHeader(with_))
-      return retry
+      return sendWith(retry, with_, send)
     }
     // Upon expiry (RFC 6750 invalid_token): refresh once and retry once. This retry is not the
     // step-up's: a challenge to it still gets its step-up. A second invalid_token passes through.
@@ -612,7 +652,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       if (signal?.aborted) throw signal.reason
       if (next) {
         discardBody(response)
-        response = await send(retryRequest((token = next), true))
+        response = await sendRetry((token = next), true)
       }
     }
     // Most responses are no 401/403: spare them the (async) challenge check.
@@ -637,7 +677,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
     if (signal?.aborted) throw signal.reason
-    let retried = await send(retryRequest(next, held))
+    let retried = await sendRetry(next, held)
     let again = await challengeOf(retried, url, true)
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
@@ -647,7 +687,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       refuse(next, demanded)
       next = await stepUp(demanded, again)
       if (signal?.aborted) throw signal.reason
-      retried = await send(retryRequest(next, false))
+      retried = await sendRetry(next, false)
       again = await challengeOf(retried, url, true)
     }
     if (signal?.aborted) throw signal.reason
@@ -775,8 +815,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!token) {
       return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
     }
-    request.headers.set('authorization', authorizationHeader(token))
-    const response = await baseFetch(request)
+    const response = await sendWith(request, token, baseFetch)
     const again = await challengeOf(response, url, true)
     if (again) {
       discardBody(response)
@@ -793,6 +832,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     tokens.clear()
     routes.clear()
     store.save([])
+    // The key goes too (docs/decisions/0004-dpop.md); the next sign-in makes a new one.
+    void dpop?.then((d) => d.forget(), () => {})
+    dpop = undefined
     // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)
     setState({ status: 'idle', authenticated: false }, true)

@@ -8,7 +8,7 @@ export const MAX_SAVED_BODY = 1024 * 1024
 export interface SavedRequest {
   method: string
   url: string
-  /** Without Authorization: the replay gets the new token. */
+  /** Without Authorization and DPoP: the replay gets the new token (and a new proof). */
   headers: Array<[string, string]>
   /** base64 of the body bytes, when there was a body. */
   body?: string
@@ -29,7 +29,7 @@ export async function saveRequest(request: Request, originalBody: unknown): Prom
   }
   const headers: Array<[string, string]> = []
   request.headers.forEach((value, name) => {
-    if (name !== 'authorization') headers.push([name, value])
+    if (name !== 'authorization' && name !== 'dpop') headers.push([name, value])
   })
   const saved: SavedRequest = { method: request.method, url: request.url, headers }
   if (request.body) {

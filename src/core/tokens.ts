@@ -3,8 +3,10 @@ import { requirementKey, type AcceptAcr, type Requirement } from './requirement.
 /** One access token with the authentication it came from. Serialisable (storage: 'session'). */
 export interface TokenRecord {
   accessToken: string
-  /** `'Bearer'` (DPoP arrives with a later release). */
+  /** `'Bearer'`, or `'DPoP'` for a token bound to the client's DPoP key. */
   tokenType: string
+  /** For a DPoP-bound token: the JWK thumbprint of its key (`cnf.jkt`). */
+  jkt?: string
   /** Epoch milliseconds; absent when the OP sent no `expires_in`. */
   expiresAt?: number
   idToken: string

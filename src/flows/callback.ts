@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi'
 import { stateMismatch, StepUpError, type StepUpErrorCode } from '../errors/step-up-error.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import type { TokenRecord } from '../core/tokens.js'
+import type { DpopClient } from '../dpop/dpop.js'
 import type { PendingFlow } from './authorization-request.js'
 import { verifyClaims, type VerifyOptions } from './id-token.js'
 
@@ -10,6 +11,8 @@ export interface RedeemConfig extends VerifyOptions {
   client: oauth.Client
   redirectUri: string
   httpOptions: oauth.TokenEndpointRequestOptions
+  /** With `dpop: true`: binds the tokens to the client's key (RFC 9449). */
+  dpop?: DpopClient | undefined
 }
 
 /**
@@ -37,20 +40,24 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     throw new StepUpError('invalid_response', `invalid authorization response: ${messageOf(error)}`, { cause: error, challenge })
   }
   let result: oauth.TokenEndpointResponse
-  try {
+  const run = async (extra?: { DPoP: oauth.DPoPHandle }): Promise<oauth.TokenEndpointResponse> => {
     const response = await oauth.authorizationCodeGrantRequest(
-      as, client, oauth.None(), validated, config.redirectUri, flow.codeVerifier, config.httpOptions,
+      as, client, oauth.None(), validated, config.redirectUri, flow.codeVerifier, { ...config.httpOptions, ...extra },
     )
-    result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+    return oauth.processAuthorizationCodeResponse(as, client, response, {
       expectedNonce: flow.nonce,
       requireIdToken: true,
     })
+  }
+  try {
+    result = await (config.dpop ? config.dpop.grant(run) : run())
   } catch (error) {
     throw tokenError(error, challenge)
   }
   const claims = oauth.getValidatedIdTokenClaims(result)!
   const record = withTokens(verifyClaims(claims, flow.requirement, config) as TokenRecord, result)
   if (flow.requirement) record.requirement = flow.requirement
+  if (config.dpop) record.jkt = config.dpop.jkt
   return record
 }
 

@@ -203,7 +203,7 @@ describe('stepUp.fetch: untouched responses and the protect allowlist', () => {
       [{ storage: 'local' }, 'ERR_INVALID_ARG_VALUE', /storage/],
       [{ requestAcrWith: 'header' }, 'ERR_INVALID_ARG_VALUE', /requestAcrWith/],
       [{ clockTolerance: -1 }, 'ERR_INVALID_ARG_VALUE', /clockTolerance/],
-      [{ dpop: true }, 'ERR_INVALID_ARG_VALUE', /dpop/],
+      [{ dpop: 'yes' }, 'ERR_INVALID_ARG_TYPE', /"dpop" must be a boolean/],
     ]
     for (const [patch, code, message] of bad) {
       let thrown: unknown

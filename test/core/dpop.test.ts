@@ -1,0 +1,117 @@
+import { decodeJwt } from 'jose'
+import { http, HttpResponse } from 'msw'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createStepUp, type StepUpOptions } from '../../src/index.js'
+import type { FakeApi } from '../msw/fake-api.js'
+import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
+import { useFakeServers } from '../msw/use-fake-servers.js'
+
+// The SDK's own DPoP logic against the msw fakes, fast. The fake OP issues Bearer tokens, so the
+// fetch below relabels its token responses as DPoP (the fake API does not check proofs; the real
+// ones do, in test/integration/dpop.test.ts).
+const fakes = useFakeServers()
+const { server } = fakes
+let op: FakeOp
+let api: FakeApi
+beforeEach(() => ({ op, api } = fakes))
+afterEach(() => vi.unstubAllGlobals())
+
+/** Requests as they went out: authorization and DPoP proof. */
+let wire: Array<{ url: string; authorization: string | null; dpop: string | null }> = []
+beforeEach(() => (wire = []))
+const dpopFetch = async (input: RequestInfo | URL, init?: RequestInit, send: typeof fetch = fetch): Promise<Response> => {
+  const request = new Request(input, init)
+  wire.push({ url: request.url, authorization: request.headers.get('authorization'), dpop: request.headers.get('dpop') })
+  const response = await send(request)
+  if (request.url !== `${ISSUER}/token` || !response.ok) return response
+  return HttpResponse.json({ ...((await response.json()) as object), token_type: 'DPoP' })
+}
+
+function client(overrides: Partial<StepUpOptions> = {}) {
+  return createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, dpop: true, fetch: (input, init) => dpopFetch(input, init), ...overrides })
+}
+const toApi = () => wire.filter((w) => w.url.startsWith(API))
+
+describe('dpop: true', () => {
+  it('sends Authorization: DPoP and a proof for that very request, also from the fast path (string URL, plain init, default fetch)', async () => {
+    // No custom fetch: the SDK's default one (globalThis.fetch at call time, msw underneath).
+    const underlying = globalThis.fetch
+    vi.stubGlobal('fetch', (input: RequestInfo | URL, init?: RequestInit) => dpopFetch(input, init, underlying))
+    let seen: Headers | undefined
+    server.use(http.get(`${API}/balance`, ({ request }) => ((seen = request.headers), HttpResponse.json({ balance: 1 }))))
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, dpop: true })
+    await stepUp.authorize()
+    expect((await stepUp.fetch(`${API}/balance?x=1`, { headers: { accept: 'application/json' } })).status).toBe(200)
+    expect(seen!.get('authorization')).toMatch(/^DPoP /)
+    expect(seen!.get('accept')).toBe('application/json')
+    expect(decodeJwt(seen!.get('dpop')!)).toMatchObject({ htm: 'GET', htu: `${API}/balance` })
+    // The token request carried a proof too, without ath.
+    const exchange = wire.find((w) => w.url === `${ISSUER}/token`)!
+    expect(decodeJwt(exchange.dpop!)).toMatchObject({ htm: 'POST', htu: `${ISSUER}/token` })
+    expect(decodeJwt(exchange.dpop!).ath).toBeUndefined()
+  })
+
+  it('a 401 DPoP error="invalid_token" refreshes once (with a proof) and retries with a new proof', async () => {
+    op.setTokens({ refreshTokens: true })
+    const stepUp = client()
+    await stepUp.authorize()
+    let refused = 0
+    server.use(
+      http.get(`${API}/balance`, () => {
+        if (refused++ === 0) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="invalid_token", algs="ES256"' } })
+        return HttpResponse.json({ balance: 1 })
+      }),
+    )
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+    expect(op.refreshRequests).toHaveLength(1)
+    const [first, retry] = toApi()
+    expect(retry!.authorization).not.toBe(first!.authorization)
+    expect(decodeJwt(retry!.dpop!).jti).not.toBe(decodeJwt(first!.dpop!).jti)
+    expect(decodeJwt(retry!.dpop!).ath).not.toBe(decodeJwt(first!.dpop!).ath)
+  })
+
+  it('a DPoP-scheme step-up challenge steps up and retries once, with a proof each time', async () => {
+    server.use(
+      http.post(`${API}/transfer`, ({ request }) => {
+        if (request.headers.get('authorization') === toApi()[0]?.authorization) {
+          return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="insufficient_user_authentication", acr_values="urn:x:2fa", algs="ES256"' } })
+        }
+        return HttpResponse.json({ ok: true })
+      }),
+    )
+    const stepUp = client()
+    await stepUp.authorize()
+    expect((await stepUp.fetch(`${API}/transfer`, { method: 'POST', body: 'x' })).status).toBe(200)
+    expect(op.authorizations).toHaveLength(2)
+    expect(op.authorizations[1]!.searchParams.get('acr_values')).toBe('urn:x:2fa')
+    expect(toApi().map((w) => decodeJwt(w.dpop!).htm)).toEqual(['POST', 'POST'])
+  })
+
+  it('tokens bound to a key that is gone (a reload without IndexedDB) are dropped: signed out, nothing sent with them', async () => {
+    const storage = new Map<string, string>()
+    vi.stubGlobal('sessionStorage', {
+      getItem: (k: string) => storage.get(k) ?? null,
+      setItem: (k: string, v: string) => void storage.set(k, v),
+      removeItem: (k: string) => void storage.delete(k),
+    })
+    const before = client({ storage: 'session' })
+    await before.authorize()
+    expect(JSON.parse(storage.get(`stepup-fetch:${CLIENT_ID}:tokens`)!)[0]).toMatchObject({ tokenType: 'DPoP', jkt: expect.any(String) })
+    // "Reload": a new client over the same sessionStorage; no IndexedDB here, so a new memory key.
+    const after = client({ storage: 'session' })
+    expect(after.getState().authenticated).toBe(true) // until the key is checked
+    wire = []
+    const res = await after.fetch(`${API}/balance`)
+    expect(res.status).toBe(401)
+    expect(toApi()).toEqual([{ url: `${API}/balance`, authorization: null, dpop: null }])
+    expect(after.getState()).toMatchObject({ authenticated: false, expired: true })
+  })
+
+  it('leaves unprotected URLs alone', async () => {
+    server.use(http.get('https://elsewhere.example/x', () => HttpResponse.text('ok')))
+    const stepUp = client()
+    await stepUp.authorize()
+    await stepUp.fetch('https://elsewhere.example/x')
+    expect(wire.at(-1)).toEqual({ url: 'https://elsewhere.example/x', authorization: null, dpop: null })
+  })
+})
