@@ -399,10 +399,10 @@ export function createStepUp(options: StepUpOptions): StepUp {
       pending = (async () => {
         try {
           const as = await discover()
-          const run = async (extra?: { DPoP: oauth.DPoPHandle }): Promise<oauth.TokenEndpointResponse> =>
+          const run = async (extra?: { headers: Record<string, string> }): Promise<oauth.TokenEndpointResponse> =>
             oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, { ...httpOptions(), ...extra }))
           // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
-          const result = await (options.dpop ? (await useDpop()).grant(run) : run())
+          const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint!, run) : run())
           // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
           // refresh never raises it, whatever a new ID token says about acr or auth_time.
           const claims = oauth.getValidatedIdTokenClaims(result)
@@ -444,10 +444,13 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // --- DPoP (docs/decisions/0004-dpop.md) ------------------------------------------------------
   /** The DPoP key and handle: its module is imported, and the key loaded or made, on first use. */
   let dpop: Promise<DpopClient> | undefined
+  /** The key's thumbprint once it is open (tokens of other tabs must be bound to it). */
+  let dpopJkt: string | undefined
   const useDpop = (): Promise<DpopClient> => {
     const opening: Promise<DpopClient> = (dpop ??= import('../dpop/dpop.js')
       .then(async ({ openDpop }) => {
-        const opened = await openDpop(client, `${issuer.href} ${options.clientId}`)
+        const opened = await openDpop(`${issuer.href} ${options.clientId}`)
+        dpopJkt = opened.jkt
         // Tokens bound to another key (one deleted by a logout, or lost with a memory key on
         // reload) can never be used again: the session has ended.
         drop((t) => t.jkt !== opened.jkt)
@@ -834,7 +837,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     store.save([])
     // The key goes too (docs/decisions/0004-dpop.md); the next sign-in makes a new one.
     void dpop?.then((d) => d.forget(), () => {})
-    dpop = undefined
+    dpop = dpopJkt = undefined
     // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)
     setState({ status: 'idle', authenticated: false }, true)
@@ -850,7 +853,10 @@ export function createStepUp(options: StepUpOptions): StepUp {
     ? import('../tabs/share-tabs.js').then(
         (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, {
           tokens, routes, refreshes, rejections, find: findToken, run: runFlow, logout: signOut,
-          alive, key: requirementKey,
+          // A token of another tab is of use here only if it is bound as this tab binds: to the
+          // same DPoP key (the origin's, from IndexedDB), or to none.
+          alive: (t, now) => alive(t, now) && (options.dpop ? !dpopJkt || t.jkt === dpopJkt : t.tokenType !== 'DPoP'),
+          key: requirementKey,
           changed: (patch) => (store.save(tokens.tokens), setState(patch ?? tokenSnapshot())),
         }),
         () => undefined,

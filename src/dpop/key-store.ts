@@ -1,4 +1,4 @@
-import * as oauth from 'oauth4webapi'
+import { generateKeyPair, thumbprint } from './jws.js'
 
 /** A DPoP key pair with its JWK thumbprint (RFC 7638), the `cnf.jkt` of the tokens bound to it. */
 export interface DpopKey {
@@ -28,7 +28,7 @@ interface KeyRecord {
  * The CryptoKey objects are stored as they are (structured clone), so the private key stays
  * non-extractable: script on the origin can use it while it runs, but never read it out.
  */
-export async function loadOrCreateKey(id: string, client: oauth.Client): Promise<DpopKey> {
+export async function loadOrCreateKey(id: string): Promise<DpopKey> {
   const idb = indexedDb()
   if (idb) {
     try {
@@ -36,7 +36,7 @@ export async function loadOrCreateKey(id: string, client: oauth.Client): Promise
       try {
         const found = await transact(db, 'readonly', (store) => store.get(id) as IDBRequest<KeyRecord | undefined>)
         if (isRecord(found)) return fromRecord(found)
-        const created = await createKey(client)
+        const created = await createKey()
         const record: KeyRecord = { id, ...created.keyPair, jkt: created.jkt }
         try {
           await transact(db, 'readwrite', (store) => store.add(record))
@@ -55,7 +55,7 @@ export async function loadOrCreateKey(id: string, client: oauth.Client): Promise
       console.warn(`[stepup-fetch] IndexedDB is unavailable (${error instanceof Error ? error.message : String(error)}): the DPoP key is kept in this page's memory, so DPoP-bound tokens stop working after a reload and other tabs use keys of their own`)
     }
   }
-  return createKey(client)
+  return createKey()
 }
 
 /** Delete the stored key, unless it has already been replaced by another one (another tab's). */
@@ -80,11 +80,9 @@ export async function deleteKey(id: string, jkt: string): Promise<void> {
   }
 }
 
-async function createKey(client: oauth.Client): Promise<DpopKey> {
-  // Private key non-extractable; WebCrypto always makes the public half extractable, which
-  // oauth4webapi needs for the proof's `jwk` header.
-  const keyPair = await oauth.generateKeyPair('ES256')
-  return { keyPair, jkt: await oauth.DPoP(client, keyPair).calculateThumbprint(), persisted: false }
+async function createKey(): Promise<DpopKey> {
+  const keyPair = await generateKeyPair()
+  return { keyPair, jkt: await thumbprint(keyPair.publicKey), persisted: false }
 }
 
 function fromRecord(record: KeyRecord): DpopKey {

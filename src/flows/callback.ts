@@ -40,7 +40,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     throw new StepUpError('invalid_response', `invalid authorization response: ${messageOf(error)}`, { cause: error, challenge })
   }
   let result: oauth.TokenEndpointResponse
-  const run = async (extra?: { DPoP: oauth.DPoPHandle }): Promise<oauth.TokenEndpointResponse> => {
+  const run = async (extra?: { headers: Record<string, string> }): Promise<oauth.TokenEndpointResponse> => {
     const response = await oauth.authorizationCodeGrantRequest(
       as, client, oauth.None(), validated, config.redirectUri, flow.codeVerifier, { ...config.httpOptions, ...extra },
     )
@@ -50,7 +50,7 @@ export async function redeemCallback(callback: URL, flow: PendingFlow, config: R
     })
   }
   try {
-    result = await (config.dpop ? config.dpop.grant(run) : run())
+    result = await (config.dpop ? config.dpop.grant(as.token_endpoint!, run) : run())
   } catch (error) {
     throw tokenError(error, challenge)
   }

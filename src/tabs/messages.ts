@@ -51,16 +51,17 @@ export function parseTabMessage(data: unknown): TabMessage | undefined {
 /** A {@link TokenRecord} built from an untrusted value, or `undefined` when a field is missing or of the wrong type. */
 export function toTokenRecord(value: unknown): TokenRecord | undefined {
   if (!isObject(value)) return undefined
-  const { accessToken, tokenType, expiresAt, idToken, sub, acr, amr, authTime, requirement, obtainedAt, refreshToken } = value
+  const { accessToken, tokenType, expiresAt, idToken, sub, acr, amr, authTime, requirement, obtainedAt, refreshToken, jkt } = value
   if (!isText(accessToken) || !isText(tokenType) || typeof idToken !== 'string' || !isText(sub) || !isNumber(obtainedAt)) return undefined
   if (!(expiresAt === undefined || isNumber(expiresAt)) || !(authTime === undefined || isNumber(authTime))) return undefined
-  if (!(acr === undefined || typeof acr === 'string') || !(amr === undefined || isTexts(amr)) || !(refreshToken === undefined || isText(refreshToken))) return undefined
+  if (!(acr === undefined || typeof acr === 'string') || !(amr === undefined || isTexts(amr)) || !(refreshToken === undefined || isText(refreshToken)) || !(jkt === undefined || isText(jkt))) return undefined
   const record: TokenRecord = { accessToken, tokenType, idToken, sub, obtainedAt }
   if (expiresAt !== undefined) record.expiresAt = expiresAt
   if (acr !== undefined) record.acr = acr
   if (amr !== undefined) record.amr = [...amr]
   if (authTime !== undefined) record.authTime = authTime
   if (refreshToken !== undefined) record.refreshToken = refreshToken
+  if (jkt !== undefined) record.jkt = jkt
   if (requirement !== undefined) {
     if (!isObject(requirement) || !isTexts(requirement.acrValues)) return undefined
     const { maxAge } = requirement

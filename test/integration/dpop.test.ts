@@ -311,7 +311,7 @@ describe('DPoP-bound refresh against the real OP', () => {
 describe('the DPoP key', () => {
   it('is an ES256 pair whose private half is not extractable (memory where there is no IndexedDB)', async () => {
     expect((globalThis as { indexedDB?: unknown }).indexedDB).toBeUndefined()
-    const dpop = await openDpop({ client_id: 'spa' }, 'https://op.example spa')
+    const dpop = await openDpop('https://op.example spa')
     const { privateKey, publicKey } = dpop.keyPair
     expect(privateKey.extractable).toBe(false)
     expect(publicKey.extractable).toBe(true)
@@ -320,6 +320,6 @@ describe('the DPoP key', () => {
     await expect(crypto.subtle.exportKey('pkcs8', privateKey)).rejects.toThrow()
     expect(dpop.jkt).toBe(await calculateJwkThumbprint((await crypto.subtle.exportKey('jwk', publicKey)) as JWK))
     // Each client instance has its own memory key.
-    expect((await openDpop({ client_id: 'spa' }, 'https://op.example spa')).jkt).not.toBe(dpop.jkt)
+    expect((await openDpop('https://op.example spa')).jkt).not.toBe(dpop.jkt)
   })
 })

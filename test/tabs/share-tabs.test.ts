@@ -133,6 +133,32 @@ describe('shareAcrossTabs: true', () => {
     expect(op.authorizations).toHaveLength(1)
   })
 
+  it('a DPoP-bound token is taken only by a tab holding the same key; a Bearer tab never takes one', async () => {
+    // Node has no IndexedDB: each DPoP tab has a key of its own, as tabs do where IndexedDB fails.
+    const issued = new Map<string, string[]>([['a', []], ['b', []]])
+    const sent: string[] = []
+    const asDpop = (who: string) => async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init)
+      if (request.url.startsWith(API)) sent.push(request.headers.get('authorization') ?? '')
+      const response = await fetch(request)
+      if (request.url !== `${ISSUER}/token` || !response.ok) return response
+      const body = (await response.json()) as { access_token: string }
+      issued.get(who)!.push(body.access_token)
+      return Response.json({ ...body, token_type: 'DPoP' })
+    }
+    const a = tab({ dpop: true, fetch: asDpop('a') })
+    const b = tab({ dpop: true, fetch: asDpop('b') })
+    const plain = tab()
+    await b.authorize() // b's key is open: a's tokens, bound to another key, are of no use to it
+    await pause(1100) // a later auth_time, so that a's token would win if b took it
+    await a.authorize()
+    await until(() => posted.length >= 2, 'a posted its token')
+    await pause(50)
+    await b.fetch(`${API}/balance`)
+    expect(sent).toEqual([`DPoP ${issued.get('b')![0]}`])
+    expect(plain.getState().authenticated).toBe(false)
+  })
+
   it('a tab opened later gets the open tabs\' valid tokens (hello), and no expired one', async () => {
     op.setTokens({ expiresIn: 300 })
     const a = tab()
