@@ -101,7 +101,7 @@ async function measure(entry, { external = [], nodePaths = [], fromSource = fals
     gz: gzipSync(Buffer.concat(first_), { level: 9 }).length,
     lazy: { gz: lazy.reduce((n, code) => n + gzipSync(code, { level: 9 }).length, 0) },
     metafile: result.metafile,
-    entryOut,
+    first: [...first],
   }
 }
 
@@ -162,11 +162,13 @@ console.log('min and min+gz: first load (the entry chunk and its static imports,
 
 if (args.has('--profile') && core) {
   console.log('\nbytes each module adds to the core entry (minified, before gzip):')
-  const { metafile, min, gz, entryOut } = await measure(join(entries, 'core.js'), { fromSource: true })
+  const { metafile, min, gz, first } = await measure(join(entries, 'core.js'), { fromSource: true })
   console.log(`(from src/: ${min} B min, ${gz} B min+gz)`)
-  const output = metafile.outputs[entryOut]
-  for (const [file, { bytesInOutput }] of Object.entries(output.inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput)) {
-    if (bytesInOutput > 0) console.log(`${String(bytesInOutput).padStart(7)}  ${relative(root, file)}`)
+  // Every module of the first load, whichever chunk esbuild put it in.
+  const inputs = {}
+  for (const path of first) for (const [file, { bytesInOutput }] of Object.entries(metafile.outputs[path].inputs)) inputs[file] = (inputs[file] ?? 0) + bytesInOutput
+  for (const [file, bytes] of Object.entries(inputs).sort((a, b) => b[1] - a[1])) {
+    if (bytes > 0) console.log(`${String(bytes).padStart(7)}  ${relative(root, file)}`)
   }
 }
 
