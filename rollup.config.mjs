@@ -17,7 +17,9 @@ export default [
       dir: 'dist',
       format: 'esm',
       entryFileNames: '[name].js',
-      chunkFileNames: 'core-[hash].js',
+      // Chunks loaded with import() only when their option is on (dpop, shareAcrossTabs) carry
+      // their module's name, so an app's build output says what they are.
+      chunkFileNames: (chunk) => (chunk.isDynamicEntry ? `${chunk.name}-[hash].js` : 'core-[hash].js'),
       sourcemap: true,
       // Rollup drops module-level directives (rollup#4699); React Server Components need the
       // React entry to start with 'use client', so it is put back as a banner.

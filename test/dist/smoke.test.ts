@@ -25,3 +25,32 @@ describe('dist/index.js', () => {
     expect(isStepUpError(new StepUpError('aborted', 'x'), 'aborted')).toBe(true)
   })
 })
+
+describe('dist: the DPoP chunk', () => {
+  it('loads on demand under Node and binds the token: Authorization DPoP with a proof of the key the token endpoint saw', async () => {
+    const seen: Array<{ url: string; authorization: string | null; dpop: string | null }> = []
+    const stepUp = createStepUp({
+      issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, dpop: true,
+      fetch: async (input, init) => {
+        const request = new Request(input, init)
+        seen.push({ url: request.url, authorization: request.headers.get('authorization'), dpop: request.headers.get('dpop') })
+        // The fake API knows Bearer only; what went out is recorded above.
+        if (request.url.startsWith(API)) request.headers.set('authorization', request.headers.get('authorization')!.replace(/^DPoP /, 'Bearer '))
+        const response = await fetch(request)
+        if (request.url !== `${ISSUER}/token` || !response.ok) return response
+        return Response.json({ ...((await response.json()) as object), token_type: 'DPoP' })
+      },
+    })
+    await stepUp.authorize()
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+    const decode = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>
+    const token = seen.find((r) => r.url === `${ISSUER}/token`)!
+    const call = seen.find((r) => r.url === `${API}/balance`)!
+    expect(call.authorization).toMatch(/^DPoP /)
+    const [tokenHeader] = token.dpop!.split('.').slice(0, 2).map(decode)
+    const [header, claims] = call.dpop!.split('.').slice(0, 2).map(decode)
+    expect(header).toMatchObject({ typ: 'dpop+jwt', alg: 'ES256' })
+    expect(header!.jwk).toEqual(tokenHeader!.jwk)
+    expect(claims).toMatchObject({ htm: 'GET', htu: `${API}/balance` })
+  })
+})
