@@ -595,7 +595,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const stepUpFetch = async (input: RequestInfo | URL, init?: ExchangeInit): Promise<Response> => {
     // An adapter (ky) may time each API exchange; the step-up between them is never timed.
     const exchange = init?.[viaExchange]
-    const send = (request: Request): Promise<Response> => (exchange ? exchange(request, baseFetch) : baseFetch(request))
+    const send = (request: Request, stepUpRetry?: boolean): Promise<Response> => (exchange ? exchange(request, baseFetch, stepUpRetry) : baseFetch(request))
     const url = protectedUrl(input)
     // Unprotected (or unparseable: let fetch report it): untouched, no token, no step-up.
     if (!url) return exchange ? send(new Request(input, init)) : baseFetch(input, init)
@@ -644,9 +644,10 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       response = await baseFetch(url.href, headers ? { ...init, headers } : init)
     }
-    const sendRetry = (with_: TokenRecord, keepSpare: boolean): Promise<Response> => {
+    /** The retry after a refresh (`stepUp` false) or a step-up; an adapter counts only the latter as the call's one. */
+    const sendRetry = (with_: TokenRecord, keepSpare: boolean, stepUp = true): Promise<Response> => {
       const retry = new Request(spare ? (keepSpare ? spare.clone() : spare) : (request ??= new Request(url.href, init)))
-      return sendWith(retry, with_, send)
+      return sendWith(retry, with_, (r) => send(r, stepUp))
     }
     // Upon expiry (RFC 6750 invalid_token): refresh once and retry once. This retry is not the
     // step-up's: a challenge to it still gets its step-up. A second invalid_token passes through.
@@ -655,7 +656,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       if (signal?.aborted) throw signal.reason
       if (next) {
         discardBody(response)
-        response = await sendRetry((token = next), true)
+        response = await sendRetry((token = next), true, false)
       }
     }
     // Most responses are no 401/403: spare them the (async) challenge check.

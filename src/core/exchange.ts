@@ -10,9 +10,11 @@ export const viaExchange: unique symbol = Symbol('stepup-fetch.exchange')
 
 /**
  * Sends one request; `send` is the client's own fetch (`init` carries extra fetch arguments such
- * as undici's `dispatcher` or Next.js `next`).
+ * as undici's `dispatcher` or Next.js `next`). `stepUpRetry`: this is the call's retry after a
+ * step-up (or with a token it already held), not its first send, a retry after a refresh or
+ * a DPoP nonce retry.
  */
-export type Exchange = (request: Request, send: (request: Request, init?: RequestInit) => Promise<Response>) => Promise<Response>
+export type Exchange = (request: Request, send: (request: Request, init?: RequestInit) => Promise<Response>, stepUpRetry?: boolean) => Promise<Response>
 
 /** A `RequestInit` that may carry an {@link Exchange}. */
 export type ExchangeInit = RequestInit & { [viaExchange]?: Exchange | undefined }

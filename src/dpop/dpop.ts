@@ -42,27 +42,31 @@ export interface DpopClient {
 export async function openDpop(id: string): Promise<DpopClient> {
   const { keyPair, jkt } = await loadOrCreateKey(id)
   const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: await publicJwk(keyPair.publicKey) }
-  /** The last nonce each origin gave (RFC 9449 §8, §9): the OP's never goes to an API, nor back. */
+  /**
+   * The last nonce each server gave (RFC 9449 §8, §9), keyed by role and origin: the token
+   * endpoint's never goes to an API, nor back, even on one origin.
+   */
   const nonces = new Map<string, string>()
-  const remember = (origin: string, response: Response): void => {
+  const remember = (key: string, response: Response): void => {
     const nonce = response.headers.get('dpop-nonce')
-    if (nonce) nonces.set(origin, nonce)
+    if (nonce) nonces.set(key, nonce)
   }
 
-  /** A proof for one request: its method and URL (no query, no fragment), when, a unique id, the origin's nonce, the token's hash. */
-  const proof = async (htm: string, url: URL, accessToken?: string): Promise<string> =>
+  /** A proof for one request: its method and URL (no query, no fragment), when, a unique id, the server's nonce, the token's hash. */
+  const proof = async (htm: string, url: URL, nonceKey: string, accessToken?: string): Promise<string> =>
     signEs256(header, {
       iat: Math.floor(Date.now() / 1000),
       jti: b64u(crypto.getRandomValues(new Uint8Array(16))),
       htm,
       htu: url.origin + url.pathname,
-      nonce: nonces.get(url.origin),
+      nonce: nonces.get(nonceKey),
       ath: accessToken && (await sha256(accessToken)),
     }, keyPair.privateKey)
 
   const grant: DpopClient['grant'] = async (endpoint, run) => {
     const url = new URL(endpoint)
-    const once = async (): Promise<oauth.TokenEndpointResponse> => run({ headers: { dpop: await proof('POST', url) } })
+    const key = `as ${url.origin}`
+    const once = async (): Promise<oauth.TokenEndpointResponse> => run({ headers: { dpop: await proof('POST', url, key) } })
     let result: oauth.TokenEndpointResponse
     try {
       result = await once()
@@ -70,7 +74,7 @@ export async function openDpop(id: string): Promise<DpopClient> {
       // RFC 9449 §8: the OP wants a nonce, sent in its DPoP-Nonce header. One retry with it.
       const response = (error as { error?: unknown; response?: unknown } | null)?.error === 'use_dpop_nonce' ? (error as { response: unknown }).response : undefined
       if (!(response instanceof Response) || !response.headers.get('dpop-nonce')) throw error
-      remember(url.origin, response)
+      remember(key, response)
       result = await once()
     }
     // oauth4webapi lower-cases token_type. A Bearer token where DPoP was asked for would go out
@@ -84,27 +88,34 @@ export async function openDpop(id: string): Promise<DpopClient> {
     return result
   }
 
-  const sendOnce = async (request: Request, accessToken: string, send: (request: Request) => Promise<Response>): Promise<Response> => {
-    const url = new URL(request.url)
+  /** Send with a fresh proof; true with the response when its server asks for a nonce (and gave one). */
+  const sendOnce = async (request: Request, accessToken: string, send: (request: Request) => Promise<Response>): Promise<[Response, boolean]> => {
+    const { origin } = new URL(request.url)
     request.headers.set('authorization', `DPoP ${accessToken}`)
-    request.headers.set('dpop', await proof(request.method, url, accessToken))
+    request.headers.set('dpop', await proof(request.method, new URL(request.url), `rs ${origin}`, accessToken))
     const response = await send(request)
+    // A response that a redirect brought from another origin is that server's business: its
+    // nonce is not the API's, and its use_dpop_nonce is no reason to send the request again.
+    if (response.redirected && response.url && new URL(response.url).origin !== origin) return [response, false]
     // RFC 9449 §9: a server may hand out its next nonce on any response, a 200 included.
-    remember(url.origin, response)
-    return response
+    remember(`rs ${origin}`, response)
+    return [response, response.status === 401 && !!response.headers.get('dpop-nonce') && hasChallengeError(response.headers.get('www-authenticate'), 'use_dpop_nonce')]
   }
 
   const send: DpopClient['send'] = async (request, accessToken, transport) => {
     // The nonce retry replays the body, so keep a copy (a tee) while it may be needed.
     const spare = request.body ? request.clone() : undefined
-    const response = await sendOnce(request, accessToken, transport)
-    if (response.status !== 401 || !response.headers.get('dpop-nonce') || !hasChallengeError(response.headers.get('www-authenticate'), 'use_dpop_nonce')) {
+    const [response, wantsNonce] = await sendOnce(request, accessToken, transport)
+    if (!wantsNonce) {
       void spare?.body?.cancel().catch(() => {})
       return response
     }
-    // Retry once with the nonce. A second use_dpop_nonce goes back to the app.
+    // Retry once with the nonce. A second use_dpop_nonce goes back to the app. An aborted
+    // request is never sent again: it rejects as fetch does, with the signal's reason.
     void response.body?.cancel().catch(() => {})
-    return sendOnce(spare ?? new Request(request), accessToken, transport)
+    if (request.signal.aborted) void spare?.body?.cancel().catch(() => {})
+    request.signal.throwIfAborted()
+    return (await sendOnce(spare ?? new Request(request), accessToken, transport))[0]
   }
 
   return { jkt, keyPair, grant, send, forget: () => deleteKey(id, jkt) }

@@ -86,9 +86,11 @@ function callFetch(call: KyCall, input: Request | URL | string, extra?: RequestI
   if (typeof call.timeout === 'number' && call.timeout > MAX_TIMEOUT) return Promise.reject(new RangeError(`The \`timeout\` option cannot be greater than ${MAX_TIMEOUT}`))
   const retryOf = call.answered
   let exchanges = 0
-  const exchange: Exchange = async (request, send) => {
+  const exchange: Exchange = async (request, send, stepUpRetry) => {
     call.base = send
-    if (++exchanges > 1) call.answered = request.url
+    exchanges++
+    // Only a step-up's retry answers the call's challenge; a refresh's or a DPoP nonce's does not.
+    if (stepUpRetry) call.answered = request.url
     const { underlying } = call
     const response = await timed(request, call.timeout, (r) => (underlying ? handDown(call, r, underlying, extra) : send(r, extra)))
     // ky retried (a 5xx, a network error) a call whose earlier attempt already answered a

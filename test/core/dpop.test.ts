@@ -1,7 +1,8 @@
 import { decodeJwt } from 'jose'
 import { http, HttpResponse } from 'msw'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createStepUp, type StepUpOptions } from '../../src/index.js'
+import { createStepUp, isStepUpError, type StepUpOptions } from '../../src/index.js'
+import { createStepUpKy } from '../../src/ky/index.js'
 import type { FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
 import { useFakeServers } from '../msw/use-fake-servers.js'
@@ -113,5 +114,81 @@ describe('dpop: true', () => {
     await stepUp.authorize()
     await stepUp.fetch('https://elsewhere.example/x')
     expect(wire.at(-1)).toEqual({ url: 'https://elsewhere.example/x', authorization: null, dpop: null })
+  })
+
+  it('ky: a DPoP nonce retry is not the step-up retry (a later challenge on a ky retry still steps up)', async () => {
+    let calls = 0
+    fakes.server.use(
+      http.get(`${API}/report`, ({ request }) => {
+        calls++
+        if (calls === 1) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': 'n1' } })
+        if (calls === 2) return new HttpResponse(null, { status: 503 }) // transient: ky retries the GET
+        if (op.claimsOf(request.headers.get('authorization')?.replace(/^DPoP /, 'Bearer ') ?? null)?.acr === 'urn:test:2fa') return HttpResponse.json({ ok: true })
+        return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="insufficient_user_authentication", acr_values="urn:test:2fa"' } })
+      }),
+    )
+    const stepUp = client()
+    await stepUp.authorize()
+    const api = createStepUpKy(stepUp, { prefix: API, retry: { limit: 2, delay: () => 0 } })
+    const result = await api.get('report').then((r) => r.status, (e: unknown) => (isStepUpError(e) ? e.code : e))
+    expect(result).toBe(200)
+    expect(op.authorizations).toHaveLength(2) // the sign-in and the one step-up
+  })
+
+  it('ky: a retry after a refresh is not the step-up retry either (Bearer)', async () => {
+    op.setTokens({ refreshTokens: true })
+    let calls = 0
+    fakes.server.use(
+      http.get(`${API}/report`, ({ request }) => {
+        calls++
+        if (calls === 1) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } })
+        if (calls === 2) return new HttpResponse(null, { status: 503 })
+        if (op.claimsOf(request.headers.get('authorization'))?.acr === 'urn:test:2fa') return HttpResponse.json({ ok: true })
+        return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:test:2fa"' } })
+      }),
+    )
+    const stepUp = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction })
+    await stepUp.authorize()
+    const api = createStepUpKy(stepUp, { prefix: API, retry: { limit: 2, delay: () => 0 } })
+    const result = await api.get('report').then((r) => r.status, (e: unknown) => (isStepUpError(e) ? e.code : e))
+    expect(result).toBe(200)
+    expect(op.authorizations).toHaveLength(2)
+  })
+
+  it('a redirect to another origin: its DPoP-Nonce is not taken as the API\'s, and its use_dpop_nonce is no reason to resend', async () => {
+    const OTHER = 'https://other.example'
+    let otherCalls = 0
+    fakes.server.use(
+      http.get(`${API}/moved`, () => new HttpResponse(null, { status: 307, headers: { location: `${OTHER}/x` } })),
+      http.get(`${OTHER}/x`, () => (otherCalls++, new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': 'nonce-of-other' } }))),
+      http.get(`${API}/balance`, () => HttpResponse.json({ balance: 1 })),
+    )
+    const stepUp = client()
+    await stepUp.authorize()
+    expect((await stepUp.fetch(`${API}/moved`)).status).toBe(401)
+    expect(otherCalls).toBe(1)
+    await stepUp.fetch(`${API}/balance`)
+    const last = wire.filter((w) => w.url === `${API}/balance`).at(-1)!
+    expect(decodeJwt(last.dpop!).nonce).toBeUndefined()
+  })
+
+  it('an aborted request is not sent again by the nonce retry; it rejects with the signal\'s reason', async () => {
+    const controller = new AbortController()
+    let posts = 0
+    fakes.server.use(
+      http.post(`${API}/transfer`, () => {
+        if (++posts === 1) {
+          controller.abort() // the user cancels while the first answer is on its way
+          return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': 'n1' } })
+        }
+        return HttpResponse.json({ ok: true })
+      }),
+    )
+    // An app fetch that does not honour signals (a wrapper that rebuilds the request).
+    const stepUp = client({ fetch: (input, init) => dpopFetch(new Request(new Request(input, init), { signal: null })) })
+    await stepUp.authorize()
+    const result = await stepUp.fetch(`${API}/transfer`, { method: 'POST', body: 'x', signal: controller.signal }).catch((e: unknown) => e)
+    expect(posts).toBe(1)
+    expect((result as Error).name).toBe('AbortError')
   })
 })
