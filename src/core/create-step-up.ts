@@ -282,7 +282,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const prefix = `stepup-fetch:${options.clientId}:`
   const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume`, done: `${prefix}done` }
   const store: TokenStore = storage === 'session' ? sessionStore(keys.tokens) : memoryStore()
-  const tokens = new TokenSet(store.load())
+  // Without dpop, a DPoP-bound token (stored while it was on) could only go out without its proof.
+  const tokens = new TokenSet(store.load().filter((t) => options.dpop || t.tokenType !== 'DPoP'))
   /** Which method + URL demanded which requirement (the latest challenge wins). */
   const routes = new Map<string, Requirement>()
   /** Requirements the API refused a token for: that token is never offered for them again. */
@@ -446,10 +447,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
   let dpop: Promise<DpopClient> | undefined
   /** The key's thumbprint once it is open (tokens of other tabs must be bound to it). */
   let dpopJkt: string | undefined
+  /** A logout's deletion of the key: the next key is opened after it, never the deleted one. */
+  let forgetting: Promise<void> | undefined
   const useDpop = (): Promise<DpopClient> => {
     const opening: Promise<DpopClient> = (dpop ??= import('../dpop/dpop.js')
       .then(async ({ openDpop }) => {
+        await forgetting
         const opened = await openDpop(`${issuer.href} ${options.clientId}`)
+        // Signed out meanwhile: this key belongs to a session that is gone.
+        if (dpop !== opening) return opened
         dpopJkt = opened.jkt
         // Tokens bound to another key (one deleted by a logout, or lost with a memory key on
         // reload) can never be used again: the session has ended.
@@ -814,7 +820,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const route = routeOf(request.method, url)
     if (requirement) remember(route, requirement)
     // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
-    // still work seconds later); only expiry counts.
+    // still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
+    if (options.dpop && tokens.tokens.length) await useDpop()
     const token = await usable(tokens.obtainedFor(requirement, Date.now()))
     if (!token) {
       return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
@@ -836,8 +843,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     tokens.clear()
     routes.clear()
     store.save([])
-    // The key goes too (docs/decisions/0004-dpop.md); the next sign-in makes a new one.
-    void dpop?.then((d) => d.forget(), () => {})
+    // With tabs sharing, the key goes too (every tab signs out); without, other tabs may still
+    // use it for sessions of their own (docs/decisions/0004-dpop.md #4).
+    if (options.shareAcrossTabs) forgetting = dpop?.then((d) => d.forget(), () => {})
     dpop = dpopJkt = undefined
     // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)

@@ -29,6 +29,7 @@ interface KeyRecord {
  * non-extractable: script on the origin can use it while it runs, but never read it out.
  */
 export async function loadOrCreateKey(id: string): Promise<DpopKey> {
+  if (!globalThis.crypto?.subtle) throw new Error('WebCrypto is unavailable here (crypto.subtle needs a secure context: https, or http on localhost)')
   const idb = indexedDb()
   if (idb) {
     try {

@@ -108,6 +108,46 @@ describe('dpop: true', () => {
     expect(after.getState()).toMatchObject({ authenticated: false, expired: true })
   })
 
+  it('turning dpop off: DPoP-bound tokens in sessionStorage are not sent without their proof', async () => {
+    const storage = new Map<string, string>()
+    vi.stubGlobal('sessionStorage', {
+      getItem: (k: string) => storage.get(k) ?? null,
+      setItem: (k: string, v: string) => void storage.set(k, v),
+      removeItem: (k: string) => void storage.delete(k),
+    })
+    await client({ storage: 'session' }).authorize()
+    const after = client({ storage: 'session', dpop: false })
+    expect(after.getState().authenticated).toBe(false)
+    wire = []
+    await after.fetch(`${API}/balance`)
+    expect(toApi()).toEqual([{ url: `${API}/balance`, authorization: null, dpop: null }])
+  })
+
+  it('logout() while the key is still being made: the late key changes nothing for the next sign-in', async () => {
+    const generate = crypto.subtle.generateKey.bind(crypto.subtle)
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    let calls = 0
+    vi.spyOn(crypto.subtle, 'generateKey').mockImplementation((async (...args: Parameters<typeof generate>) => {
+      if (++calls === 1) await gate // the first key takes its time
+      return generate(...args)
+    }) as typeof crypto.subtle.generateKey)
+    const stepUp = client()
+    const first = stepUp.authorize().catch((e: unknown) => e)
+    for (let i = 0; i < 500 && calls === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(calls).toBe(1)
+    stepUp.logout()
+    await stepUp.authorize() // a new key, and tokens bound to it
+    release()
+    await first
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(stepUp.getState().authenticated).toBe(true)
+    fakes.server.use(http.get(`${API}/balance`, () => HttpResponse.json({ balance: 1 })))
+    wire = []
+    await stepUp.fetch(`${API}/balance`)
+    expect(toApi()[0]!.authorization).toMatch(/^DPoP at-/)
+  })
+
   it('leaves unprotected URLs alone', async () => {
     server.use(http.get('https://elsewhere.example/x', () => HttpResponse.text('ok')))
     const stepUp = client()

@@ -132,7 +132,7 @@ describe('DPoP against the real OP and API', () => {
 
   it('OP requiring nonces: exactly one extra token request, then success', async () => {
     servers.op.setRequireDpopNonce(true)
-    const { stepUp, grants } = setup(servers)
+    const { stepUp, grants, toApi } = setup(servers)
     await stepUp.authorize()
     const exchanges = grants('authorization_code')
     expect(exchanges).toHaveLength(2)
@@ -141,6 +141,7 @@ describe('DPoP against the real OP and API', () => {
     expect((await stepUp.fetch(`${servers.api.url}/api/balance`)).status).toBe(200)
     // The OP's nonce never goes to the API.
     expect(hits('/api/balance')).toEqual([[200, 'DPoP', undefined]])
+    expect(decodeJwt(toApi()[0]!.dpop!).nonce).toBeUndefined()
   })
 
   it('API requiring nonces: one extra API call, then 200, the POST body identical on the retry', async () => {
