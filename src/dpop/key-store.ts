@@ -36,7 +36,7 @@ export async function loadOrCreateKey(id: string): Promise<DpopKey> {
       const db = await openDb(idb)
       try {
         const found = await transact(db, 'readonly', (store) => store.get(id) as IDBRequest<KeyRecord | undefined>)
-        if (isRecord(found)) return fromRecord(found)
+        if (isRecord(found)) return await fromRecord(found)
         const created = await createKey()
         const record: KeyRecord = { id, ...created.keyPair, jkt: created.jkt }
         try {
@@ -46,7 +46,7 @@ export async function loadOrCreateKey(id: string): Promise<DpopKey> {
           // Another tab stored its key first: use that one, so every tab's tokens fit one key.
           if ((error as DOMException | null)?.name !== 'ConstraintError') throw error
           const winner = await transact(db, 'readonly', (store) => store.get(id) as IDBRequest<KeyRecord | undefined>)
-          if (isRecord(winner)) return fromRecord(winner)
+          if (isRecord(winner)) return await fromRecord(winner)
           throw error
         }
       } finally {
@@ -86,8 +86,9 @@ async function createKey(): Promise<DpopKey> {
   return { keyPair, jkt: await thumbprint(keyPair.publicKey), persisted: false }
 }
 
-function fromRecord(record: KeyRecord): DpopKey {
-  return { keyPair: { privateKey: record.privateKey, publicKey: record.publicKey }, jkt: record.jkt, persisted: true }
+async function fromRecord(record: KeyRecord): Promise<DpopKey> {
+  // The thumbprint is computed again, not taken from the record: tokens are bound to what the key is.
+  return { keyPair: { privateKey: record.privateKey, publicKey: record.publicKey }, jkt: await thumbprint(record.publicKey), persisted: true }
 }
 
 function isRecord(value: unknown): value is KeyRecord {
@@ -104,10 +105,13 @@ function indexedDb(): IDBFactory | undefined {
   }
 }
 
-function openDb(idb: IDBFactory): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const open = idb.open(DB_NAME, 1)
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE, { keyPath: 'id' })
+function openDb(idb: IDBFactory, version?: number): Promise<IDBDatabase> {
+  return new Promise<IDBDatabase>((resolve, reject) => {
+    // No version: whichever exists (a newer SDK's included), created at version 1 if none does.
+    const open = version === undefined ? idb.open(DB_NAME) : idb.open(DB_NAME, version)
+    open.onupgradeneeded = () => {
+      if (!open.result.objectStoreNames.contains(STORE)) open.result.createObjectStore(STORE, { keyPath: 'id' })
+    }
     open.onsuccess = () => {
       const db = open.result
       // A later version of this database (a newer SDK in another tab) must not wait for us.
@@ -115,6 +119,11 @@ function openDb(idb: IDBFactory): Promise<IDBDatabase> {
       resolve(db)
     }
     open.onerror = () => reject(open.error)
+  }).then((db) => {
+    if (db.objectStoreNames.contains(STORE)) return db
+    // The database exists without our store (something opened it first): add the store.
+    db.close()
+    return openDb(idb, db.version + 1)
   })
 }
 

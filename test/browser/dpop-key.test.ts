@@ -313,6 +313,20 @@ describeBrowser('DPoP key in IndexedDB in Chromium (storage: session, real OP an
     expectNoFallback()
   }, TEST_TIMEOUT)
 
+  it('a "stepup-fetch" database that exists without the key store (something opened it first) gets the store, and the key is kept', async () => {
+    await newContext()
+    const page = await openPage()
+    // An empty version-1 database, as indexedDB.open(name) without an upgrade leaves it.
+    await page.evaluate(`new Promise((resolve, reject) => { const o = indexedDB.open('${DB_NAME}'); o.onsuccess = () => (o.result.close(), resolve()); o.onerror = () => reject(o.error) })`)
+    await installClient(page)
+    await signInPopup(page)
+    await signedIn(page)
+    expect((await balance(page)).status).toBe(200)
+    const sent = await dpopHeaders(apiSent[0]!)
+    expect((await expectOneSoundRecord(page)).jkt).toBe(await proofThumbprint(sent.proof))
+    expectNoFallback()
+  }, TEST_TIMEOUT)
+
   it('after a reload, a new client in the same tab restores the session token and proves with the stored key (no new sign-in)', async () => {
     await newContext()
     const page = await openPage()
