@@ -92,9 +92,10 @@ export interface StepUpOptions {
    * `clientId`), over a BroadcastChannel: a token one tab obtains (sign-in, step-up, refresh)
    * is copied to the others, a new tab gets the open tabs' tokens, `logout()` signs out every
    * tab, and tabs that hit a challenge at once run one authorization between them (Web Locks,
-   * where available). Off: nothing is broadcast and no lock is taken. Every tab of the origin
-   * running this client with sharing on then holds the tokens, which matters for XSS (README,
-   * "Storage and XSS"). The code is loaded only when this is `true`.
+   * where available; refreshes too). Only in a browser window (where `document` exists): on a
+   * server, clients of different users never share. On, any script of the origin can ask the
+   * channel for every token, refresh tokens included, even with `storage: 'memory'` (README,
+   * "Storage and XSS"). Off: nothing is broadcast, no lock is taken, and the code is not loaded.
    * @default false
    */
   shareAcrossTabs?: boolean
