@@ -122,7 +122,9 @@ const stepUp = createStepUp({
   shareAcrossTabs: new URLSearchParams(location.search).get('share') === '1',
 })
 // The callback page of this tab shares when the app page does (same options on every page).
-sessionStorage.setItem('stepup-test:share', new URLSearchParams(location.search).get('share') === '1' ? '1' : '0')
+// (Only then: other tests check that nothing else is left in sessionStorage.)
+if (new URLSearchParams(location.search).get('share') === '1') sessionStorage.setItem('stepup-test:share', '1')
+else sessionStorage.removeItem('stepup-test:share')
 window.__stepUp = stepUp
 window.__responses = []
 const logEl = document.getElementById('log')
