@@ -92,9 +92,10 @@ export interface StepUpOptions {
    * `clientId`), over a BroadcastChannel: a token one tab obtains (sign-in, step-up, refresh)
    * is copied to the others, a new tab gets the open tabs' tokens, `logout()` signs out every
    * tab, and tabs that hit a challenge at once run one authorization between them (Web Locks,
-   * where available). Off: nothing is broadcast and no lock is taken. Every tab of the origin
-   * running this client with sharing on then holds the tokens, which matters for XSS (README,
-   * "Storage and XSS"). The code is loaded only when this is `true`.
+   * where available; refreshes too). Only in a browser window (where `document` exists): on a
+   * server, clients of different users never share. On, any script of the origin can ask the
+   * channel for every token, refresh tokens included, even with `storage: 'memory'` (README,
+   * "Storage and XSS"). Off: nothing is broadcast, no lock is taken, and the code is not loaded.
    * @default false
    */
   shareAcrossTabs?: boolean
@@ -396,44 +397,48 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const refresh = (token: TokenRecord): Promise<TokenRecord | undefined> => {
     let pending = refreshes.get(token)
     if (!pending) {
-      const started = epoch
-      pending = (async () => {
-        try {
-          const as = await discover()
-          const run = async (extra?: { headers: Record<string, string> }): Promise<oauth.TokenEndpointResponse> =>
-            oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, { ...httpOptions(), ...extra }))
-          // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
-          const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint!, run) : run())
-          // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
-          // refresh never raises it, whatever a new ID token says about acr or auth_time.
-          const claims = oauth.getValidatedIdTokenClaims(result)
-          if (claims && claims.sub !== token.sub) {
-            drop((t) => t === token)
-            return undefined
-          }
-          // Rotation: the new refresh token replaces the spent one.
-          const next = withTokens(token, result)
-          // In the old record's place (the baseline stays the baseline); when it is gone (logout,
-          // a user switch) the answer belongs to nobody.
-          const index = tokens.tokens.indexOf(token)
-          if (epoch !== started || index < 0) return undefined
-          tokens.tokens[index] = next
-          const refused = rejections.get(token)
-          if (refused) rejections.set(next, refused)
-          store.save(tokens.tokens)
-          toTabs((tabs) => tabs.publish(next))
-          return next
-        } catch (error) {
-          // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
-          // Anything else (network, 5xx, discovery) may pass: the next request tries again.
-          if (error instanceof oauth.ResponseBodyError && error.status < 500) drop((t) => t === token)
-          else refreshes.delete(token)
-          return undefined
-        }
-      })()
+      // Shared: one tab at a time; a successor another tab got meanwhile is taken instead (0005 #12).
+      pending = tabs
+        ? tabs.then((shared) => (shared ? shared.refresh(token, renew).then((next) => (next && next !== token && stale(next) ? refresh(next) : next)) : renew(token)))
+        : renew(token)
       refreshes.set(token, pending)
     }
     return pending
+  }
+  const renew = async (token: TokenRecord): Promise<TokenRecord | undefined> => {
+    const started = epoch
+    try {
+      const as = await discover()
+      const run = async (extra?: { headers: Record<string, string> }): Promise<oauth.TokenEndpointResponse> =>
+        oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, { ...httpOptions(), ...extra }))
+      // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
+      const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint!, run) : run())
+      // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
+      // refresh never raises it, whatever a new ID token says about acr or auth_time.
+      const claims = oauth.getValidatedIdTokenClaims(result)
+      if (claims && claims.sub !== token.sub) {
+        drop((t) => t === token)
+        return undefined
+      }
+      // Rotation: the new refresh token replaces the spent one.
+      const next = withTokens(token, result)
+      // In the old record's place (the baseline stays the baseline); when it is gone (logout,
+      // a user switch) the answer belongs to nobody.
+      const index = tokens.tokens.indexOf(token)
+      if (epoch !== started || index < 0) return undefined
+      tokens.tokens[index] = next
+      const refused = rejections.get(token)
+      if (refused) rejections.set(next, refused)
+      store.save(tokens.tokens)
+      toTabs((tabs) => tabs.publish(next))
+      return next
+    } catch (error) {
+      // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
+      // Anything else (network, 5xx, discovery) may pass: the next request tries again.
+      if (error instanceof oauth.ResponseBodyError && error.status < 500) drop((t) => t === token)
+      else refreshes.delete(token)
+      return undefined
+    }
   }
   /** Due for a refresh: it has a refresh token and less than 10% of its lifetime (at most 30 s) is left. */
   const stale = (token: TokenRecord | undefined): token is TokenRecord & { expiresAt: number } =>
@@ -539,6 +544,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
       if (pendingState()) flow.controller.abort(new StepUpError('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
     }
     setState({ status: 'pending-user-action', continue: resume, cancel })
+    // Other tabs must not wait for a click that may never come (0005 #13).
+    toTabs((shared) => shared.waitingForUser(flow))
   }
 
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
@@ -547,6 +554,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
   })
 
   const saveForRedirect = async (pending: PendingFlow, flow: Flow<TokenRecord>): Promise<void> => {
+    // The page is about to leave, and its lock with it: the other tabs wait for its token instead (0005 #8).
+    toTabs((shared) => shared.redirecting(true))
     const record: RedirectRecord = { ...pending, returnTo: globalThis.location?.href ?? options.redirectUri }
     const sub = tokens.subject()
     if (sub !== undefined && pending.requirement) record.sub = sub
@@ -674,9 +683,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     discardBody(response)
     const original = (request ??= new Request(url.href, init))
-    const stepUp = (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
+    const stepUp = async (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
-      return queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : original, init?.body))
+      const got = await queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : original, init?.body))
+      // Another tab's token is taken while renewable: its access token may need a refresh first.
+      return (await usable(got)) ?? got
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
@@ -778,6 +789,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
         throw failure
       } finally {
         callbacksInFlight--
+        // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
+        toTabs((shared) => shared.redirecting(false))
       }
       const resume = readJson<ResumeRecord>(keys.resume)
       if (resume && 'request' in resume && resume.state === saved.state) writeJson(keys.resume, { ...resume, ready: true })
@@ -858,7 +871,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   // --- tabs (docs/decisions/0005-tabs.md) -------------------------------------------------------
   /** Loaded only with `shareAcrossTabs: true`: a separate chunk that other apps never download. */
-  const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs
+  // Only in a browser window: on a server (SSR) one process serves many users, and Node 20 has BroadcastChannel.
+  const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs && typeof document !== 'undefined'
     ? import('../tabs/share-tabs.js').then(
         (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, {
           tokens, routes, refreshes, rejections, find: findToken, run: runFlow, logout: signOut,

@@ -16,6 +16,8 @@ export interface Flow<T> {
    */
   readonly savers: Set<() => Promise<unknown>>
   readonly controller: AbortController
+  /** Only waiting (for another tab's lock), not interacting: a click's flow need not queue behind it. */
+  parked?: boolean
   waiters: number
   promise: Promise<T>
 }
@@ -28,6 +30,8 @@ export interface Flow<T> {
 export class FlowQueue<T> {
   private readonly pending = new Map<string, Flow<T>>()
   private tail: Promise<unknown> = Promise.resolve()
+  /** Flows whose turn has come and that have not settled. */
+  private readonly running = new Set<Flow<T>>()
 
   /**
    * @param run Runs one flow (after the previous one settled).
@@ -48,7 +52,10 @@ export class FlowQueue<T> {
   join(requirement: Requirement | undefined, options: { challenge?: StepUpChallenge | undefined; force: boolean }): Flow<T> {
     const key = requirementKey(requirement)
     const existing = this.pending.get(key)
-    if (existing && !existing.controller.signal.aborted) {
+    // A click's flow (forced) runs now when every running flow only waits for another tab: its
+    // popup must open inside the click. Those flows then take its token, or wait on after it.
+    const now = options.force && this.running.size > 0 && [...this.running].every((flow) => flow.parked)
+    if (existing && !existing.controller.signal.aborted && !(now && (existing.parked || !this.running.has(existing)))) {
       existing.force ||= options.force
       return existing
     }
@@ -62,8 +69,9 @@ export class FlowQueue<T> {
       waiters: 0,
       promise: undefined as unknown as Promise<T>,
     }
-    flow.promise = this.tail.then(() => {
+    flow.promise = (now ? Promise.resolve() : this.tail).then(() => {
       if (flow.controller.signal.aborted) throw abortedError(flow)
+      this.running.add(flow)
       return this.run(flow)
     })
     const settled = flow.promise.then(
@@ -71,7 +79,7 @@ export class FlowQueue<T> {
       () => this.remove(flow),
     )
     // The chain must never reject, or one failure would fail every later flow.
-    this.tail = settled.catch(() => {})
+    this.tail = (now ? Promise.all([this.tail, settled]) : settled).catch(() => {})
     this.pending.set(key, flow)
     return flow
   }
@@ -113,6 +121,7 @@ export class FlowQueue<T> {
   }
 
   private remove(flow: Flow<T>): void {
+    this.running.delete(flow)
     if (this.pending.get(flow.key) === flow) this.pending.delete(flow.key)
     try {
       this.onSettled()

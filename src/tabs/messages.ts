@@ -9,19 +9,34 @@ import type { TokenRecord } from '../core/tokens.js'
  * - `hello`: a tab just started and asks the others for their tokens.
  * - `tokens`: the answer to a hello: the sender's valid tokens.
  * - `logout`: signed out in one tab, signed out in all.
+ * - `busy`: a tab is leaving for the OP (redirect step-up) and brings a token back until `until`
+ *   (epoch ms); `until: 0` says it will not (its callback failed).
  */
 export type TabMessage =
   | { v: 1; type: 'token'; token: TokenRecord }
   | { v: 1; type: 'hello' }
   | { v: 1; type: 'tokens'; tokens: TokenRecord[] }
   | { v: 1; type: 'logout' }
+  | { v: 1; type: 'busy'; until: number }
 
 type Json = Record<string, unknown>
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
-const isText = (value: unknown): value is string => typeof value === 'string' && value !== ''
+/** Longest string field taken (an ID token with many claims stays well under it). */
+const MAX_TEXT = 16_384
+/** Longest list (amr, acr values) taken, and the longest item in it. */
+const MAX_ITEMS = 16
+const MAX_ITEM = 256
+/** How far in the future another tab's clock may put `obtainedAt`. */
+const SKEW_MS = 60_000
+const isText = (value: unknown, max = MAX_TEXT): value is string => typeof value === 'string' && value !== '' && value.length <= max
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
-const isTexts = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
+const isTexts = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.length <= MAX_ITEMS && value.every((item) => typeof item === 'string' && item.length <= MAX_ITEM)
+/** RFC 7235 token68: what may follow `Bearer ` or `DPoP ` in an Authorization header, nothing else. */
+const isToken68 = (value: unknown): value is string => isText(value) && /^[A-Za-z0-9\-._~+/]+=*$/.test(value)
+/** RFC 6749 VSCHAR (printable ASCII), what a refresh token is made of. */
+const isVisible = (value: unknown): value is string => isText(value) && /^[\x20-\x7e]+$/.test(value)
 
 /**
  * Messages on the channel are untrusted input (any script of the origin can post there, and an
@@ -34,13 +49,15 @@ export function parseTabMessage(data: unknown): TabMessage | undefined {
     case 'hello':
     case 'logout':
       return { v: 1, type: data.type }
+    case 'busy':
+      return isNumber(data.until) ? { v: 1, type: 'busy', until: data.until } : undefined
     case 'token': {
       const token = toTokenRecord(data.token)
       return token && { v: 1, type: 'token', token }
     }
     case 'tokens': {
       if (!Array.isArray(data.tokens) || data.tokens.length > 16) return undefined
-      const tokens = data.tokens.map(toTokenRecord)
+      const tokens = data.tokens.map((token) => toTokenRecord(token))
       return tokens.every((token) => token !== undefined) ? { v: 1, type: 'tokens', tokens: tokens as TokenRecord[] } : undefined
     }
     default:
@@ -48,14 +65,20 @@ export function parseTabMessage(data: unknown): TabMessage | undefined {
   }
 }
 
-/** A {@link TokenRecord} built from an untrusted value, or `undefined` when a field is missing or of the wrong type. */
-export function toTokenRecord(value: unknown): TokenRecord | undefined {
+/**
+ * A {@link TokenRecord} built from an untrusted value, or `undefined` when a field is missing, of
+ * the wrong type or out of bounds: the type is Bearer or DPoP, the access token is token68 (it goes
+ * into a header), strings and lists are bounded, and `obtainedAt` is not in the future.
+ */
+export function toTokenRecord(value: unknown, nowMs = Date.now()): TokenRecord | undefined {
   if (!isObject(value)) return undefined
   const { accessToken, tokenType, expiresAt, idToken, sub, acr, amr, authTime, requirement, obtainedAt, refreshToken, jkt } = value
-  if (!isText(accessToken) || !isText(tokenType) || typeof idToken !== 'string' || !isText(sub) || !isNumber(obtainedAt)) return undefined
+  if (!isToken68(accessToken) || typeof tokenType !== 'string' || !/^(?:bearer|dpop)$/i.test(tokenType)) return undefined
+  if (!(idToken === '' || isText(idToken)) || !isText(sub, MAX_ITEM) || !isNumber(obtainedAt) || obtainedAt > nowMs + SKEW_MS) return undefined
   if (!(expiresAt === undefined || isNumber(expiresAt)) || !(authTime === undefined || isNumber(authTime))) return undefined
-  if (!(acr === undefined || typeof acr === 'string') || !(amr === undefined || isTexts(amr)) || !(refreshToken === undefined || isText(refreshToken)) || !(jkt === undefined || isText(jkt))) return undefined
-  const record: TokenRecord = { accessToken, tokenType, idToken, sub, obtainedAt }
+  if (!(acr === undefined || acr === '' || isText(acr, MAX_ITEM)) || !(amr === undefined || isTexts(amr))) return undefined
+  if (!(refreshToken === undefined || isVisible(refreshToken)) || !(jkt === undefined || isText(jkt, MAX_ITEM))) return undefined
+  const record: TokenRecord = { accessToken, tokenType: tokenType.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', idToken, sub, obtainedAt }
   if (expiresAt !== undefined) record.expiresAt = expiresAt
   if (acr !== undefined) record.acr = acr
   if (amr !== undefined) record.amr = [...amr]

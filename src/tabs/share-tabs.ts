@@ -40,18 +40,35 @@ export interface Tabs {
    * Run a flow, one between tabs: a challenge's flow waits for this tab's turn (the Web Lock), and
    * a token another tab hands over meanwhile that meets the requirement ends the wait. A click's
    * flow (`authorize()`, forced) never waits, or its popup would open outside the click's
-   * activation; it holds the lock while it runs if nobody has it.
+   * activation; it holds the lock while it runs if nobody has it, and this tab's waiting flows
+   * stand aside (no lock request) until it ends.
    */
   run(flow: Flow<TokenRecord>): Promise<TokenRecord>
+  /**
+   * The flow now waits for a click (`'pending-user-action'`): it lets go of the lock, so that the
+   * other tabs are not held up by a click that may never come, and a token another tab brings
+   * meanwhile that meets its requirement ends it.
+   */
+  waitingForUser(flow: Flow<TokenRecord>): void
+  /** This tab leaves for the OP (`true`: a redirect step-up), or its redirect callback has ended (`false`). */
+  redirecting(leaving: boolean): void
+  /**
+   * Refresh `token` with `renew`, one tab at a time per token (a Web Lock of its own), after the
+   * open tabs answered this one's hello; when another tab has rotated it meanwhile, its successor
+   * (already taken from the channel) instead, without spending the refresh token again.
+   */
+  refresh(token: TokenRecord, renew: (token: TokenRecord) => Promise<TokenRecord | undefined>): Promise<TokenRecord | undefined>
 }
 
-/** How long a new tab waits for another tab's answer to its hello before it starts a flow. */
+/** How long a new tab waits for another tab's answer to its hello before it starts a flow or a refresh. */
 const GREETING_MS = 100
 /**
  * How long a tab that got a token keeps the lock after broadcasting it. The message and the lock
  * travel on separate channels; the waiting tabs should find the token, not the lock, first.
  */
 const HANDOVER_MS = 100
+/** How long the other tabs wait for the token of a tab that left for the OP (redirect) before they run a flow of their own. */
+const REDIRECT_MS = 120_000
 
 /**
  * Share tokens, sign-outs and the authorization flow with the other tabs of this origin that run
@@ -63,13 +80,25 @@ const HANDOVER_MS = 100
 export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
   if (typeof BroadcastChannel === 'undefined') return undefined
   const channel = new BroadcastChannel(`stepup-fetch:tabs:${id}`)
-  // Node (tests, SSR): an open channel must not keep the process alive.
+  // Node (tests): an open channel must not keep the process alive.
   unref(channel)
   const lockName = `stepup-fetch:flow:${id}`
   // Web Locks: every current browser, not Node 20, not some embedded webviews.
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
-  /** Waiting turns, called after each token another tab handed over. */
+  /** Checks to run after each token another tab handed over, and whenever a reason to stand aside ends. */
   const arrivals = new Set<() => void>()
+  /** The lock each running flow holds (its turn, or a click's lock taken while free). */
+  const holding = new Map<Flow<TokenRecord>, Release>()
+  /** Flows that must not hold the lock any more (settled, or waiting for a click): a late grant is let go. */
+  const letGo = new WeakSet<Flow<TokenRecord>>()
+  /** Checks of flows waiting for a click, run once they wait (waitingForUser). */
+  const userWaits = new Map<Flow<TokenRecord>, () => void>()
+  /** Clicks' flows running in this tab: the waiting turns stand aside until they end. */
+  let clicks = 0
+  /** Until when a tab that left for the OP (redirect) may bring a token back, epoch ms. */
+  let busyUntil = 0
+  /** When this tab last signed out: a token obtained before that is a leftover, never taken. */
+  let signedOutAt = 0
   let greeted!: () => void
   const greeting = new Promise<void>((resolve) => {
     greeted = resolve
@@ -87,7 +116,9 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
   /** A token another tab obtained: the rules of our own, and a refresh replaces its spent original in place. */
   const adopt = (record: TokenRecord, answer: boolean): void => {
     const { tokens } = host
-    if (!host.alive(record, Date.now())) return
+    const now = Date.now()
+    // Sent before the other tab heard our sign-out (a refresh, a hello answer in flight): not taken.
+    if (record.obtainedAt <= signedOutAt || !host.alive(record, now)) return
     const sub = tokens.subject()
     if (sub !== undefined && sub !== record.sub) {
       // A plain sign-in as somebody else switches users here too (0001 #7); a step-up never
@@ -97,7 +128,8 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
       host.routes.clear()
     }
     const index = tokens.tokens.findIndex((t) => sameRequirement(t, record))
-    const held = tokens.tokens[index]
+    // A dead token (expired with nothing to renew it) is as good as none: it blocks nothing.
+    const held = index >= 0 && host.alive(tokens.tokens[index]!, now) ? tokens.tokens[index] : undefined
     if (held && held.authTime === record.authTime) {
       // The same authentication, refreshed in another tab (or our own, echoed): the rotated refresh
       // token replaces the spent one, and whoever holds the old record gets this one (0003 #3).
@@ -116,6 +148,10 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
   const arrived = (): void => {
     for (const check of [...arrivals]) check()
   }
+  const signedOut = (): void => {
+    signedOutAt = Date.now()
+    busyUntil = 0
+  }
   channel.onmessage = (event: MessageEvent) => {
     const message = parseTabMessage(event.data)
     if (!message) return // malformed, foreign or from another version: ignored
@@ -130,7 +166,14 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
       } else if (message.type === 'token') {
         adopt(message.token, false)
         arrived()
+      } else if (message.type === 'busy') {
+        // Bounded: a notice (or a script posting one) holds the other tabs up for REDIRECT_MS at most.
+        const now = Date.now()
+        busyUntil = Math.min(message.until, now + REDIRECT_MS)
+        if (busyUntil > now) unref(setTimeout(arrived, busyUntil - now + 1))
+        arrived()
       } else {
+        signedOut()
         host.logout()
       }
     } catch {
@@ -139,79 +182,195 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
   }
   post({ v: 1, type: 'hello' })
 
-  /** Wait for this tab's turn (the lock), or for a token from another tab that `met` accepts. */
-  const turn = async (signal: AbortSignal, met: () => TokenRecord | undefined): Promise<TokenRecord | Release> => {
-    await greeting
-    signal.throwIfAborted()
-    const ready = met()
-    if (ready) return ready
-    // Without Web Locks: sharing, but no single flight between tabs.
-    if (!locks) return () => {}
-    return new Promise<TokenRecord | Release>((resolve, reject) => {
-      const withdraw = new AbortController()
-      let settled = false
-      const settle = (): boolean => {
-        if (settled) return false
-        settled = true
-        arrivals.delete(check)
-        signal.removeEventListener('abort', onAbort)
-        return true
-      }
-      const check = (): void => {
-        const token = met()
-        if (token && settle()) {
-          withdraw.abort()
-          resolve(token)
-        }
-      }
-      const onAbort = (): void => {
-        if (!settle()) return
-        // An aborted request must not leave a lock request pending.
-        withdraw.abort()
-        reject(signal.reason)
-      }
-      arrivals.add(check)
-      signal.addEventListener('abort', onAbort, { once: true })
-      locks
-        .request(lockName, { signal: withdraw.signal }, () =>
-          new Promise<void>((release) => {
-            // Granted after the wait already ended (a token came, or the request left): let go at once.
-            if (!settle()) return release()
-            resolve((handedOver) => (handedOver ? unref(setTimeout(release, HANDOVER_MS)) : release()))
-          }),
-        )
-        .catch(() => {
-          // Withdrawn (AbortError, settled already) or refused (an opaque origin): run unlocked.
-          if (settle()) resolve(() => {})
-        })
+  /** Whether this tab's waiting flows should let the others go first: a click's flow runs here, or another tab is at the OP (redirect). */
+  const standAside = (): boolean => clicks > 0 || Date.now() < busyUntil
+  /** Hold a granted lock until the flow ends (a little longer after a token: HANDOVER_MS). */
+  const hold = (flow: Flow<TokenRecord>, release: () => void): void => {
+    let done = false
+    holding.set(flow, (handedOver) => {
+      if (done) return
+      done = true
+      if (handedOver) unref(setTimeout(release, HANDOVER_MS))
+      else release()
     })
   }
+  /** Let go of the flow's lock (if it holds one), now or after a handover. */
+  const finish = (flow: Flow<TokenRecord>, handedOver: boolean): void => {
+    letGo.add(flow)
+    holding.get(flow)?.(handedOver)
+    holding.delete(flow)
+  }
+
+  /** Wait for this tab's turn (the lock, held on `flow`'s behalf), or for a token from another tab that `met` accepts. */
+  const turn = async (flow: Flow<TokenRecord>, met: () => TokenRecord | undefined): Promise<TokenRecord | undefined> => {
+    const { signal } = flow.controller
+    // Only waiting: a click in this tab does not queue behind this flow (FlowQueue).
+    flow.parked = true
+    try {
+      await greeting
+      signal.throwIfAborted()
+      return await new Promise<TokenRecord | undefined>((resolve, reject) => {
+        let settled = false
+        /** The pending lock request's withdrawal (none while standing aside). */
+        let withdraw: AbortController | undefined
+        const settle = (): boolean => {
+          if (settled) return false
+          settled = true
+          arrivals.delete(check)
+          signal.removeEventListener('abort', onAbort)
+          return true
+        }
+        const ask = (): void => {
+          // Without Web Locks: sharing, but no single flight between tabs.
+          if (!locks) return void (settle() && resolve(undefined))
+          const mine = (withdraw = new AbortController())
+          locks
+            .request(lockName, { signal: mine.signal }, () =>
+              new Promise<void>((release) => {
+                // Granted after the wait ended (a token came, the request left): let go at once.
+                if (settled) return release()
+                if (standAside()) {
+                  // A click or a redirecting tab came first: wait for it without the lock.
+                  if (withdraw === mine) withdraw = undefined
+                  return release()
+                }
+                if (withdraw !== mine) withdraw?.abort()
+                settle()
+                hold(flow, release)
+                resolve(undefined)
+              }),
+            )
+            .catch(() => {
+              // Withdrawn (AbortError), or refused (an opaque origin): run unlocked.
+              if (withdraw === mine && !mine.signal.aborted && settle()) resolve(undefined)
+            })
+        }
+        const check = (): void => {
+          if (settled) return
+          const token = met()
+          if (token) {
+            settle()
+            withdraw?.abort()
+            resolve(token)
+          } else if (standAside()) {
+            withdraw?.abort()
+            withdraw = undefined
+          } else if (!withdraw) {
+            ask()
+          }
+        }
+        const onAbort = (): void => {
+          if (!settle()) return
+          // An aborted request must not leave a lock request pending.
+          withdraw?.abort()
+          reject(signal.reason)
+        }
+        arrivals.add(check)
+        signal.addEventListener('abort', onAbort, { once: true })
+        check()
+      })
+    } finally {
+      flow.parked = false
+    }
+  }
+
+  /**
+   * The outcome of a running flow. Its lock is let go when it settles; while it waits for a click,
+   * a token from another tab that `met` accepts ends it (its interaction is cancelled).
+   */
+  const outcome = (flow: Flow<TokenRecord>, running: Promise<TokenRecord>, met?: () => TokenRecord | undefined): Promise<TokenRecord> =>
+    new Promise<TokenRecord>((resolve, reject) => {
+      const end = (handedOver: boolean): void => {
+        finish(flow, handedOver)
+        const check = userWaits.get(flow)
+        if (check) arrivals.delete(check)
+        userWaits.delete(flow)
+      }
+      /** A token from another tab that ended the wait for a click. */
+      let answer: TokenRecord | undefined
+      if (met) {
+        userWaits.set(flow, () => {
+          if (!(answer = met())) return
+          end(false)
+          // Close the waiting interaction: the flow ends 'aborted' (which nobody sees), answered with the token.
+          flow.controller.abort()
+        })
+      }
+      running.then(
+        (record) => (end(true), resolve(record)),
+        (error: unknown) => (end(false), answer ? resolve(answer) : reject(error)),
+      )
+    })
 
   return {
     publish: (token) => post({ v: 1, type: 'token', token }),
-    logout: () => post({ v: 1, type: 'logout' }),
+    logout: () => {
+      signedOut()
+      post({ v: 1, type: 'logout' })
+    },
     run: async (flow) => {
       if (flow.force) {
+        clicks++
+        arrived() // this tab's waiting turns withdraw their lock requests
         const running = host.run(flow)
         locks
           ?.request(lockName, { ifAvailable: true }, (lock) =>
-            lock ? running.then(() => new Promise<void>((done) => unref(setTimeout(done, HANDOVER_MS))), () => {}) : undefined,
+            lock && !letGo.has(flow) ? new Promise<void>((release) => hold(flow, release)) : undefined,
           )
           .catch(() => {})
-        return running
+        try {
+          return await outcome(flow, running)
+        } finally {
+          clicks--
+          arrived() // they take the click's token, or queue for the lock again
+        }
       }
       host.changed({ status: 'authorizing', challenge: flow.challenge, error: undefined })
+      const met = (): TokenRecord | undefined => (flow.requirement ? host.find(flow.requirement) : undefined)
       // Rejects with the flow's abort reason (a StepUpError) when nobody waits any more.
-      const found = await turn(flow.controller.signal, () => (flow.requirement ? host.find(flow.requirement) : undefined))
-      if (typeof found !== 'function') return found
+      const found = await turn(flow, met)
+      if (found) return found
       // Our turn: host.run checks the held tokens again first (a flow another tab just finished).
-      return host.run(flow).then(
-        (record) => (found(true), record),
-        (error: unknown) => {
-          found(false)
-          throw error
-        },
-      )
+      return outcome(flow, host.run(flow), met)
+    },
+    waitingForUser: (flow) => {
+      finish(flow, false)
+      const check = userWaits.get(flow)
+      if (check) {
+        arrivals.add(check)
+        check()
+      }
+    },
+    redirecting: (leaving) => post({ v: 1, type: 'busy', until: leaving ? Date.now() + REDIRECT_MS : 0 }),
+    refresh: async (token, renew) => {
+      // The open tabs' answer to our hello may carry this token's successor (a reloaded tab's
+      // sessionStorage holds a refresh token another tab has spent since).
+      await greeting
+      /** The same authentication, rotated by another tab since (taken from the channel). */
+      const successor = (): TokenRecord | undefined =>
+        host.tokens.tokens.find((t) => t !== token && sameRequirement(t, token) && t.sub === token.sub && t.authTime === token.authTime && t.obtainedAt > token.obtainedAt)
+      const run = (): Promise<TokenRecord | undefined> => {
+        const next = successor()
+        // Gone (signed out, replaced): its answer would belong to nobody; its refresh token stays unspent.
+        return next || !host.tokens.tokens.includes(token) ? Promise.resolve(next) : renew(token)
+      }
+      if (!locks) return run()
+      return new Promise<TokenRecord | undefined>((resolve) => {
+        let started = false
+        locks
+          .request(`stepup-fetch:refresh:${id} ${host.key(token.requirement)}`, {}, async () => {
+            started = true
+            const rotating = successor() === undefined
+            const next = await run()
+            resolve(next)
+            // Our broadcast of the rotation should reach the tabs queued for this lock before it.
+            if (rotating && next) await new Promise((done) => unref(setTimeout(done, HANDOVER_MS)))
+          })
+          .catch(() => {
+            // Refused (an opaque origin): refresh unlocked.
+            if (!started) void run().then(resolve)
+          })
+      })
     },
   }
 }

@@ -121,6 +121,10 @@ const stepUp = createStepUp({
   storage: 'session',
   shareAcrossTabs: new URLSearchParams(location.search).get('share') === '1',
 })
+// The callback page of this tab shares when the app page does (same options on every page).
+// (Only then: other tests check that nothing else is left in sessionStorage.)
+if (new URLSearchParams(location.search).get('share') === '1') sessionStorage.setItem('stepup-test:share', '1')
+else sessionStorage.removeItem('stepup-test:share')
 window.__stepUp = stepUp
 window.__responses = []
 const logEl = document.getElementById('log')
@@ -197,6 +201,7 @@ const stepUp = createStepUp({
   redirectUri: config.redirectUri,
   protect: [config.api],
   storage: 'session',
+  shareAcrossTabs: sessionStorage.getItem('stepup-test:share') === '1',
 })
 const status = document.getElementById('status')
 try {

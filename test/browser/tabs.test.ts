@@ -2,19 +2,22 @@
 // Tabs that share a step-up (docs/decisions/0005-tabs.md) in a real Chromium (popup blocker on):
 // two pages of one origin in ONE browser context, against the real OP and API. A's clicks are
 // real input events; B starts its requests from page script without a user gesture.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterEach, beforeAll, expect, it } from 'vitest'
 import { ACR_2FA } from '../../servers/op.js'
 import { BROWSER_TIMEOUT, describeBrowser, gesture, logLines, ROOT, signInAtOp, useHarness, waitForLog, type Harness } from './harness.js'
 
-/** The chunk dist/index.js loads with import() for shareAcrossTabs: true. */
+/** The chunk that the core loads with import() for shareAcrossTabs: true (the DPoP chunk is another). */
 function tabsChunk(): string {
-  const index = readFileSync(path.join(process.env.STEPUP_DIST ?? path.join(ROOT, 'dist'), 'index.js'), 'utf8')
-  const found = /import\('\.\/([^']+\.js)'\)/.exec(index)
-  if (!found) throw new Error('dist/index.js loads no chunk with import(): is the tab sharing built as a separate chunk?')
-  return found[1]!
+  const dist = process.env.STEPUP_DIST ?? path.join(ROOT, 'dist')
+  const lazy = readdirSync(dist)
+    .filter((file) => file.endsWith('.js'))
+    .flatMap((file) => [...readFileSync(path.join(dist, file), 'utf8').matchAll(/import\('\.\/([^']+\.js)'\)/g)].map((m) => m[1]!))
+  const found = lazy.find((file) => readFileSync(path.join(dist, file), 'utf8').includes('stepup-fetch:tabs:'))
+  if (!found) throw new Error('dist/ loads no chunk with import() that holds the tab sharing: is it built as a separate chunk?')
+  return found
 }
 /** Whether `page` downloaded the tab-sharing chunk. */
 const loadedTabsChunk = (page: Page) => page.evaluate((chunk) => performance.getEntriesByType('resource').some((e) => e.name.endsWith(`/dist/${chunk}`)), tabsChunk())
@@ -58,11 +61,11 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
     return pages
   }
 
-  async function openPage(share = true): Promise<Page> {
+  async function openPage(share = true, mode: 'popup' | 'redirect' = 'popup'): Promise<Page> {
     const page = await context.newPage()
     page.on('pageerror', (e) => pageErrors.push(e))
-    await page.goto(`${h.appUrl('popup')}${share ? '&share=1' : ''}`)
-    await waitForLog(page, 'ready:popup')
+    await page.goto(`${h.appUrl(mode)}${share ? '&share=1' : ''}`)
+    await waitForLog(page, `ready:${mode}`)
     return page
   }
 
@@ -138,6 +141,44 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
     await authenticated(c)
     expect(await stateOf(c)).toMatchObject({ sub: 'alice' })
     expect(popups.filter((p) => p !== c)).toHaveLength(2)
+    expect(pageErrors).toEqual([])
+  }, BROWSER_TIMEOUT)
+
+  it('redirect mode: tab B, challenged while tab A is at the OP, waits for the token A brings back instead of leaving for the OP itself', async () => {
+    context = await browser.newContext()
+    pages = []
+    popups = []
+    authorizations = []
+    pageErrors = []
+    context.on('request', (r) => {
+      if (r.url().startsWith(`${h.authorizationEndpoint}?`)) authorizations.push(new URL(r.url()))
+    })
+    const a = await openPage(true, 'redirect')
+    await gesture(a, '#login')
+    await a.waitForURL((url) => url.origin === h.op.issuer)
+    await signInAtOp(a)
+    await a.waitForURL((url) => url.href.startsWith(h.appUrl('redirect')), { timeout: 15_000 })
+    await waitForLog(a, 'ready:redirect')
+    const b = await openPage(true, 'redirect')
+    await authenticated(b) // A answered B's hello
+
+    await gesture(a, '#transfer')
+    await a.waitForURL((url) => url.origin === h.op.issuer) // A's page, and its lock, are gone
+    await a.locator('#otp-code').waitFor({ state: 'visible' })
+    await transferWithoutGesture(b)
+    await expect.poll(() => transferStatuses(), { timeout: 10_000 }).toEqual([401, 401])
+    await b.waitForTimeout(1000)
+    // Without the notice, B would take the lock A's unload released and leave for the OP too.
+    expect(new URL(b.url()).origin).not.toBe(h.op.issuer)
+    expect(await stateOf(b)).toMatchObject({ status: 'authorizing' })
+    expect(stepUpAuthorizations()).toHaveLength(1)
+
+    await signInAtOp(a, { otp: true })
+    await waitForLog(b, 'transfer:200') // with the token A's callback page shared
+    await a.waitForURL((url) => url.href.startsWith(h.appUrl('redirect')), { timeout: 15_000 })
+    await waitForLog(a, 'resume:200')
+    expect(stepUpAuthorizations()).toHaveLength(1)
+    expect(transferStatuses()).toEqual([401, 401, 200, 200])
     expect(pageErrors).toEqual([])
   }, BROWSER_TIMEOUT)
 

@@ -10,6 +10,8 @@ describe('parseTabMessage', () => {
     ['a token', { v: 1, type: 'token', token }, { v: 1, type: 'token', token }],
     ['a minimal token', { v: 1, type: 'token', token: { accessToken: 'at', tokenType: 'Bearer', idToken: '', sub: 's', obtainedAt: 0 } }, { v: 1, type: 'token', token: { accessToken: 'at', tokenType: 'Bearer', idToken: '', sub: 's', obtainedAt: 0 } }],
     ['tokens', { v: 1, type: 'tokens', tokens: [token, token] }, { v: 1, type: 'tokens', tokens: [token, token] }],
+    ['a DPoP token type in any case (spelled as the SDK does)', { v: 1, type: 'token', token: { ...token, tokenType: 'dpop' } }, { v: 1, type: 'token', token: { ...token, tokenType: 'DPoP' } }],
+    ['a busy notice', { v: 1, type: 'busy', until: 5 }, { v: 1, type: 'busy', until: 5 }],
   ])('accepts %s', (_, data, expected) => {
     expect(parseTabMessage(data)).toEqual(expected)
   })
@@ -35,6 +37,17 @@ describe('parseTabMessage', () => {
     ['a negative maxAge', { v: 1, type: 'token', token: { ...token, requirement: { acrValues: [], maxAge: -1 } } }],
     ['tokens that are not a list', { v: 1, type: 'tokens', tokens: token }],
     ['tokens with one bad entry', { v: 1, type: 'tokens', tokens: [token, { ...token, sub: 1 }] }],
+    ['a token type other than Bearer or DPoP', { v: 1, type: 'token', token: { ...token, tokenType: 'MAC' } }],
+    ['an access token that would inject a header', { v: 1, type: 'token', token: { ...token, accessToken: 'at\r\nx-evil: 1' } }],
+    ['an access token with a space', { v: 1, type: 'token', token: { ...token, accessToken: 'at x' } }],
+    ['a refresh token with a control character', { v: 1, type: 'token', token: { ...token, refreshToken: 'rt\n' } }],
+    ['an overlong access token', { v: 1, type: 'token', token: { ...token, accessToken: 'a'.repeat(20_000) } }],
+    ['an overlong sub', { v: 1, type: 'token', token: { ...token, sub: 's'.repeat(1000) } }],
+    ['too many amr values', { v: 1, type: 'token', token: { ...token, amr: Array.from({ length: 17 }, () => 'pwd') } }],
+    ['an overlong amr value', { v: 1, type: 'token', token: { ...token, amr: ['p'.repeat(300)] } }],
+    ['too many acr values', { v: 1, type: 'token', token: { ...token, requirement: { acrValues: Array.from({ length: 17 }, () => 'a') } } }],
+    ['obtainedAt in the future', { v: 1, type: 'token', token: { ...token, obtainedAt: Date.now() + 120_000 } }],
+    ['a busy notice without a time', { v: 1, type: 'busy' }],
     ['too many tokens', { v: 1, type: 'tokens', tokens: Array.from({ length: 17 }, () => token) }],
   ])('ignores %s', (_, data) => {
     expect(parseTabMessage(data)).toBeUndefined()

@@ -41,6 +41,8 @@ beforeEach(() => {
   )
   locks = fakeLocks()
   vi.stubGlobal('navigator', { locks: locks.manager })
+  // A browser window: sharing is on only where there is a document (never on a server).
+  vi.stubGlobal('document', {})
 })
 afterEach(() => vi.unstubAllGlobals())
 
@@ -349,6 +351,225 @@ describe('shareAcrossTabs: true', () => {
     const [ra, rb] = await Promise.all([a.fetch(`${API}/transfer`, transfer), b.fetch(`${API}/transfer`, transfer)])
     expect([ra.status, rb.status]).toEqual([200, 200])
     expect(stepUps()).toHaveLength(2)
+  })
+})
+
+const LOCK = `stepup-fetch:flow:${ISSUER}/ ${CLIENT_ID}`
+/** Resolves with `what` unless `promise` settles within `ms`. */
+const within = <T,>(promise: Promise<T>, ms: number, what = 'stuck'): Promise<T | string> => Promise.race([promise, pause(ms).then(() => what)])
+/** An interaction whose popups for step-ups are blocked and wait for a click that never comes. */
+const blockedPopup = (shown: URL[] = []): Interaction => async (url, ctx) => {
+  if (!url.searchParams.get('acr_values')) return op.interaction(url, ctx)
+  shown.push(url)
+  ctx.waitForUser!(() => false)
+  return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+}
+
+describe('shareAcrossTabs: waiting for a click, clicks, redirects', () => {
+  it('a tab waiting for a click (pending-user-action) lets go of the lock: another tab runs its own flow, and the waiting tab then takes its token', async () => {
+    const a = tab({ interaction: blockedPopup() })
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer)
+    await until(() => a.getState().status === 'pending-user-action', 'a waits for a click')
+    // Without the fix, b waits for a's lock for as long as nobody clicks in a.
+    expect(await within(b.fetch(`${API}/transfer`, transfer).then((r) => r.status), 2000)).toBe(200)
+    expect(stepUps()).toHaveLength(1) // b's
+    // a's step-up ends with b's token: its request retries with it, and its prompt goes away.
+    expect(await within(first.then((r) => r.status), 2000)).toBe(200)
+    await until(() => a.getState().status === 'idle', 'a idle')
+    expect(a.getState()).toMatchObject({ acr: 'urn:test:2fa' })
+    expect(a.getState().continue).toBeUndefined()
+    expect(locks.waiting()).toBe(0)
+  })
+
+  it('authorize() from a click in a tab whose challenge waits for another tab\'s lock runs at once, and the waiting request takes its token', async () => {
+    const gate = deferred()
+    const a = tab({ interaction: gated(gate.promise) })
+    const bOpened: URL[] = []
+    const b = tab({ interaction: async (url, ctx) => (url.searchParams.get('acr_values') && bOpened.push(url), op.interaction(url, ctx)) })
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer)
+    await until(() => opened.length === 1, 'a\'s step-up started')
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await until(() => locks.waiting() === 1, 'b waits for the lock')
+    // The user clicks "Verify" in b: its popup must open now, not after a's step-up.
+    expect(await within(b.authorize({ acrValues: ['urn:test:2fa'] }).then(() => 'done'), 1000)).toBe('done')
+    expect(bOpened).toHaveLength(1)
+    expect((await second).status).toBe(200) // the waiting request took the click's token
+    expect(locks.waiting()).toBe(0) // and withdrew its lock request
+    gate.resolve()
+    expect((await first).status).toBe(200)
+    expect(stepUps()).toHaveLength(2)
+  })
+
+  it('a click for something else runs at once too; the waiting request then waits on for the other tab\'s token', async () => {
+    const gate = deferred()
+    const a = tab({ interaction: gated(gate.promise) })
+    const b = tab({ interaction: async (url, ctx) => (url.searchParams.get('acr_values') && opened.push(url), op.interaction(url, ctx)) })
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer)
+    await until(() => opened.length === 1)
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await until(() => locks.waiting() === 1)
+    expect(await within(b.authorize().then(() => 'done'), 1000)).toBe('done') // a plain sign-in click
+    await until(() => locks.waiting() === 1, 'b queued for the lock again')
+    gate.resolve()
+    expect((await first).status).toBe(200)
+    expect((await second).status).toBe(200)
+    expect(stepUps()).toHaveLength(1) // a's only: b took its token
+    expect(opened).toHaveLength(1)
+  })
+
+  it('redirect: a tab leaving for the OP tells the others, which wait for its token instead of running their own flow when its page (and lock) goes', async () => {
+    const leaving: Interaction = async (url, ctx) => {
+      if (!url.searchParams.get('acr_values')) return op.interaction(url, ctx)
+      opened.push(url)
+      await ctx.beforeRedirect()
+      throw new Error('navigated away') // the page unloads: its lock is released
+    }
+    const a = tab({ interaction: leaving })
+    const b = tab({ interaction: gated(new Promise(() => {})) }) // b's own step-up would show in `opened`
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    void a.fetch(`${API}/transfer`, transfer).catch(() => {})
+    await until(() => opened.length === 1, 'a left for the OP')
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await pause(300)
+    expect(opened).toHaveLength(1)
+    // a's tab comes back on the callback page, which redeems the code and shares the token.
+    const callbackPage = tab()
+    await callbackPage.authorize({ acrValues: ['urn:test:2fa'] })
+    expect((await within(second, 2000)) as Response).toMatchObject({ status: 200 })
+    expect(opened).toHaveLength(1)
+    expect(stepUps()).toHaveLength(1)
+  })
+
+  it('a "busy" notice ended with until 0 (the callback failed) lets the waiting tabs run their own flow', async () => {
+    const b = tab()
+    await b.authorize()
+    const other = otherTab()
+    other.channel.postMessage({ v: 1, type: 'busy', until: Date.now() + 10 * 60_000 })
+    await pause(20)
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await pause(300)
+    expect(stepUps()).toHaveLength(0)
+    other.channel.postMessage({ v: 1, type: 'busy', until: 0 })
+    expect((await within(second, 2000)) as Response).toMatchObject({ status: 200 })
+    expect(stepUps()).toHaveLength(1)
+    other.channel.close()
+  })
+})
+
+describe('shareAcrossTabs: refresh, sign-out and adoption rules', () => {
+  it('storage session: a tab reloaded with a refresh token another tab has spent takes the successor from the hello answer, and spends nothing twice', async () => {
+    const saved = new Map<string, string>()
+    vi.stubGlobal('sessionStorage', { getItem: (k: string) => saved.get(k) ?? null, setItem: (k: string, v: string) => void saved.set(k, String(v)), removeItem: (k: string) => void saved.delete(k) })
+    const key = `stepup-fetch:${CLIENT_ID}:tokens`
+    op.setTokens({ refreshTokens: true, expiresIn: 1 })
+    const a = tab({ storage: 'session' })
+    await a.authorize()
+    const snapshot = saved.get(key)! // what b's sessionStorage held when b navigated away: rt-1
+    await pause(1100)
+    expect((await a.fetch(`${API}/balance`)).status).toBe(200) // a rotates rt-1
+    expect(op.refreshRequests).toHaveLength(1)
+    saved.clear()
+    saved.set(key, snapshot)
+    const b = tab({ storage: 'session' }) // b comes back (Back, a discarded tab reloaded)
+    expect((await b.fetch(`${API}/balance`)).status).toBe(200)
+    const spent = op.refreshRequests.map((body) => body.get('refresh_token'))
+    expect(new Set(spent).size).toBe(spent.length)
+    expect(b.getState()).toMatchObject({ authenticated: true })
+    expect(b.getState().expired).toBeUndefined()
+  })
+
+  it('two tabs refreshing the same token at once spend its refresh token once (a Web Lock per token)', async () => {
+    op.setTokens({ refreshTokens: true, expiresIn: 1 })
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    await pause(1100)
+    const [ra, rb] = await Promise.all([a.fetch(`${API}/balance`), b.fetch(`${API}/balance`)])
+    expect([ra.status, rb.status]).toEqual([200, 200])
+    expect(op.refreshRequests).toHaveLength(1)
+    expect([a.getState().expired, b.getState().expired]).toEqual([undefined, undefined])
+  })
+
+  it('a token another tab brings for a waiting request is refreshed before the retry when its access token has expired', async () => {
+    op.setTokens({ refreshTokens: true, expiresIn: 1 })
+    // A client without sharing obtains a real elevated token + refresh token to forge the message with.
+    let issued!: { access_token: string; refresh_token: string }
+    const capture = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const response = await fetch(input, init)
+      if (String(input instanceof Request ? input.url : input) === `${ISSUER}/token`) issued = await response.clone().json()
+      return response
+    }
+    const d = createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, fetch: capture })
+    await d.authorize({ acrValues: ['urn:test:2fa'] })
+    const b = tab()
+    await b.authorize()
+    await pause(1100) // d's access token has expired
+    let release!: () => void
+    void locks.manager.request(LOCK, {}, () => new Promise<void>((resolve) => (release = resolve)))
+    const second = b.fetch(`${API}/transfer`, transfer)
+    await until(() => locks.waiting() === 1, 'b waits for the lock')
+    const other = otherTab()
+    other.channel.postMessage({
+      v: 1, type: 'token',
+      token: { accessToken: issued.access_token, refreshToken: issued.refresh_token, tokenType: 'Bearer', idToken: '', sub: 'alice', acr: 'urn:test:2fa',
+        authTime: Math.floor(Date.now() / 1000) - 2, requirement: { acrValues: ['urn:test:2fa'], maxAge: 300 }, obtainedAt: Date.now() - 1200, expiresAt: Date.now() - 100 },
+    })
+    expect((await second).status).toBe(200)
+    expect(api.calls.at(-1)!.authorization).not.toBe(`Bearer ${issued.access_token}`)
+    release()
+    other.channel.close()
+  })
+
+  it('a token obtained before this tab signed out (sent before the other tab heard it) does not sign it in again; a later one does', async () => {
+    const a = tab()
+    await a.authorize()
+    await pause(150)
+    const other = otherTab()
+    const token = { accessToken: 'late', tokenType: 'Bearer', idToken: '', sub: 'alice', expiresAt: Date.now() + 60_000 }
+    const before = Date.now() - 5
+    a.logout()
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...token, obtainedAt: before } })
+    await pause(100)
+    expect(a.getState().authenticated).toBe(false)
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...token, accessToken: 'new-sign-in', obtainedAt: Date.now() } })
+    await until(() => a.getState().authenticated, 'a sign-in after the sign-out')
+    other.channel.close()
+  })
+
+  it('a dead token (expired, no refresh token) does not keep out a live one with an older auth_time', async () => {
+    const b = tab()
+    await pause(150)
+    const other = otherTab()
+    const now = Date.now()
+    const base = { tokenType: 'Bearer', idToken: '', sub: 'alice', obtainedAt: now }
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...base, accessToken: 'dying', expiresAt: now + 100, authTime: Math.floor(now / 1000) } })
+    await until(() => b.getState().authenticated)
+    await pause(200)
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...base, accessToken: 'live', expiresAt: Date.now() + 60_000, authTime: Math.floor(now / 1000) - 60 } })
+    await pause(50)
+    await b.fetch(`${API}/balance`)
+    expect(api.calls.at(-1)!.authorization).toBe('Bearer live')
+    other.channel.close()
+  })
+
+  it('no document (a server rendering for many users, where Node has BroadcastChannel): no channel, no lock, nothing shared', async () => {
+    vi.stubGlobal('document', undefined)
+    const a = tab()
+    const b = tab()
+    await a.authorize()
+    await pause(150)
+    expect(created).toEqual([])
+    expect(locks.requests).toBe(0)
+    expect(b.getState().authenticated).toBe(false)
   })
 })
 
