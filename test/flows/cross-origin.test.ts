@@ -25,6 +25,22 @@ beforeEach(() => {
 
 const client = () => createStepUp({ issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, protect: [API], interaction: op.interaction, fetch: router })
 
+/** A client protecting the page's own origin; `sent` lists what reached its fetch (URL as given, token or not). */
+function pageClient() {
+  const sent: Array<[string, boolean]> = []
+  const stepUp = createStepUp({
+    issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, interaction: op.interaction,
+    protect: [location.origin],
+    fetch: async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input)
+      if (url.startsWith(ISSUER)) return router(input, init)
+      sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
+      return new Response('ok')
+    },
+  })
+  return { stepUp, sent }
+}
+
 describe('cross-origin challenges', () => {
   it('reports challenge_unreadable once per origin when a protected 401 hides its challenge, and passes it through', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
@@ -67,17 +83,7 @@ describe('cross-origin challenges', () => {
 
   it('resolves relative URLs against the document base (<base href>), never sending the token elsewhere', async () => {
     vi.spyOn(document, 'baseURI', 'get').mockReturnValue('https://cdn.thirdparty.test/')
-    const sent: Array<[string, boolean]> = []
-    const stepUp = createStepUp({
-      issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, interaction: op.interaction,
-      protect: [location.origin],
-      fetch: async (input, init) => {
-        const url = input instanceof Request ? input.url : String(input)
-        if (url.startsWith(ISSUER)) return router(input, init)
-        sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
-        return new Response('ok')
-      },
-    })
+    const { stepUp, sent } = pageClient()
     await stepUp.authorize()
     await stepUp.fetch('/api/me')
     expect(sent).toEqual([['/api/me', false]])
@@ -85,17 +91,7 @@ describe('cross-origin challenges', () => {
 
   it('checks a relative URL again when the document base changes (the same string, another target)', async () => {
     const base = vi.spyOn(document, 'baseURI', 'get').mockReturnValue(`${location.origin}/`)
-    const sent: Array<[string, boolean]> = []
-    const stepUp = createStepUp({
-      issuer: ISSUER, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, interaction: op.interaction,
-      protect: [location.origin],
-      fetch: async (input, init) => {
-        const url = input instanceof Request ? input.url : String(input)
-        if (url.startsWith(ISSUER)) return router(input, init)
-        sent.push([url, (input instanceof Request ? input.headers : new Headers(init?.headers)).has('authorization')])
-        return new Response('ok')
-      },
-    })
+    const { stepUp, sent } = pageClient()
     await stepUp.authorize()
     await stepUp.fetch('api/me')
     base.mockReturnValue('https://cdn.thirdparty.test/app/')
