@@ -32,6 +32,11 @@ export class FlowQueue<T> {
   private tail: Promise<unknown> = Promise.resolve()
   /** Flows whose turn has come and that have not settled. */
   private readonly running = new Set<Flow<T>>()
+  /**
+   * Every flow that has not settled, including one a click's flow displaced from `pending`
+   * (a parked flow, or a queued one): logout must reach them all.
+   */
+  private readonly unsettled = new Set<Flow<T>>()
 
   /**
    * @param run Runs one flow (after the previous one settled).
@@ -44,7 +49,7 @@ export class FlowQueue<T> {
 
   /** Whether any flow other than `except` is still pending and not cancelled. */
   busy(except?: Flow<T>): boolean {
-    for (const flow of this.pending.values()) if (flow !== except && !flow.controller.signal.aborted) return true
+    for (const flow of this.unsettled) if (flow !== except && !flow.controller.signal.aborted) return true
     return false
   }
 
@@ -81,6 +86,7 @@ export class FlowQueue<T> {
     // The chain must never reject, or one failure would fail every later flow.
     this.tail = (now ? Promise.all([this.tail, settled]) : settled).catch(() => {})
     this.pending.set(key, flow)
+    this.unsettled.add(flow)
     return flow
   }
 
@@ -115,13 +121,14 @@ export class FlowQueue<T> {
     })
   }
 
-  /** Cancel every pending flow (logout). */
+  /** Cancel every flow that has not settled (logout). */
   abortAll(reason: string): void {
-    for (const flow of this.pending.values()) flow.controller.abort(new StepUpError('aborted', reason, { challenge: flow.challenge }))
+    for (const flow of this.unsettled) flow.controller.abort(new StepUpError('aborted', reason, { challenge: flow.challenge }))
   }
 
   private remove(flow: Flow<T>): void {
     this.running.delete(flow)
+    this.unsettled.delete(flow)
     if (this.pending.get(flow.key) === flow) this.pending.delete(flow.key)
     try {
       this.onSettled()

@@ -342,6 +342,38 @@ describe('shareAcrossTabs: true', () => {
     other.channel.close()
   })
 
+  it('logout() reaches a challenge flow that a click\'s authorize() displaced while it waited for the lock', async () => {
+    const aGate = deferred()
+    const aOpened: URL[] = []
+    const bOpened: URL[] = []
+    const held = (list: URL[], gate: Promise<void>): Interaction => async (url, ctx) => {
+      if (url.searchParams.get('acr_values')) {
+        list.push(url)
+        await Promise.race([gate, new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))])
+      }
+      return op.interaction(url, ctx)
+    }
+    const a = tab({ interaction: held(aOpened, aGate.promise) })
+    const b = tab({ interaction: held(bOpened, new Promise(() => {})) })
+    await a.authorize()
+    await until(() => b.getState().authenticated)
+    const first = a.fetch(`${API}/transfer`, transfer).catch((e: unknown) => e)
+    await until(() => aOpened.length === 1, 'a\'s step-up open')
+    // b's challenge parks behind a's lock; then the user clicks "Verify it's you" in b.
+    const second = b.fetch(`${API}/transfer`, transfer).then((r) => r.status, (e: unknown) => (isStepUpError(e) ? e.code : e))
+    await pause(300)
+    const click = b.authorize({ acrValues: ['urn:test:2fa'], maxAge: 300 }).catch((e: unknown) => (isStepUpError(e) ? e.code : e))
+    await until(() => bOpened.length === 1, 'b\'s click popup')
+    b.logout()
+    expect(await click).toBe('aborted')
+    expect(await second).toBe('aborted')
+    aGate.resolve()
+    await first
+    await pause(300)
+    expect(bOpened).toHaveLength(1) // nothing prompts after the sign-out
+    expect(b.getState()).toMatchObject({ status: 'idle', authenticated: false })
+  })
+
   it('without Web Locks: tokens are still shared, and each tab runs its own flow', async () => {
     vi.stubGlobal('navigator', {})
     const a = tab()
