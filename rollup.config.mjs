@@ -1,9 +1,10 @@
 import typescript from '@rollup/plugin-typescript'
 import { dts } from 'rollup-plugin-dts'
 
-// One input per public entry. Rollup puts what they share (the whole core) into ONE chunk that
-// every entry imports, so an app using stepup-fetch and stepup-fetch/react has one StepUpError
-// class and one single-flight queue.
+// One input per public entry. Rollup puts what they share into core chunks that the entries
+// import (no module twice), so an app using stepup-fetch and stepup-fetch/react has one
+// StepUpError class and one single-flight queue. The DPoP and tab-sharing modules, loaded with
+// import() only when their option is on, become chunks of their own.
 const input = { index: 'src/index.ts', ky: 'src/ky/index.ts', react: 'src/react/index.ts', vue: 'src/vue/index.ts' }
 // oauth4webapi stays a dependency (not bundled): apps dedupe it, and it is the OAuth engine we trust.
 // The frameworks are the app's own (optional peer dependencies).

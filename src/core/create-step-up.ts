@@ -76,7 +76,8 @@ export interface StepUpOptions {
    * where a reload ends the session). Protected requests carry `Authorization: DPoP` and a fresh
    * proof; a `use_dpop_nonce` answer from the OP or the API is retried once with its nonce (not
    * counted as the step-up retry), nonces kept per origin. A token response that is not DPoP-bound
-   * is refused with `invalid_response`. `logout()` deletes the key. The DPoP code is loaded with
+   * is refused with `invalid_response`. `logout()` deletes the key only with `shareAcrossTabs: true`
+   * (other tabs' sessions may be bound to it; docs/decisions/0004-dpop.md #4). The DPoP code is loaded with
    * `import()` only when this is `true`.
    * @default false
    * @see [RFC 9449](https://www.rfc-editor.org/rfc/rfc9449.html)
@@ -148,7 +149,8 @@ export interface StepUpState {
   authenticated: boolean
   /**
    * `true` when the session ended on its own: the last token expired without a refresh token, or
-   * the OP refused its refresh (`invalid_grant`). Show "signed out" and offer `authorize()`. Noticed
+   * the OP refused its refresh (`invalid_grant`), or (with `dpop`) the key its tokens are bound to
+   * is gone. Show "signed out" and offer `authorize()`. Noticed
    * when a request needs a token (no timers). Cleared by the next sign-in and by `logout()`.
    */
   expired?: boolean
@@ -274,7 +276,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   must(options.dpop === undefined || typeof options.dpop === 'boolean', 'dpop', 'a boolean')
   const clockTolerance = options.clockTolerance ?? 30
   must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
-  must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean', options.shareAcrossTabs)
+  must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean')
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -435,7 +437,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     } catch (error) {
       // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
       // Anything else (network, 5xx, discovery) may pass: the next request tries again.
-      if (error instanceof oauth.ResponseBodyError && error.status < 500) drop((t) => t === token)
+      // A DPoP proof the OP did not like (a nonce it rotated again, clock skew) is no revocation.
+      if (error instanceof oauth.ResponseBodyError && error.status < 500 && !/dpop/.test(error.error)) drop((t) => t === token)
       else refreshes.delete(token)
       return undefined
     }
@@ -474,7 +477,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return opening
   }
   // Tokens from sessionStorage: check them against the stored key now, so the state is right early.
-  if (options.dpop && tokens.tokens.length) useDpop().catch(() => {})
+  // With tab sharing too: open it now, so that tokens from other tabs are checked against it.
+  if (options.dpop && (tokens.tokens.length || options.shareAcrossTabs)) useDpop().catch(() => {})
   /** Send `request` with `token`: `Authorization: Bearer`, or DPoP with a fresh proof per request. */
   const sendWith = async (request: Request, token: TokenRecord | undefined, send: (request: Request) => Promise<Response>): Promise<Response> => {
     if (token && options.dpop) return (await useDpop()).send(request, token.accessToken, send)
@@ -594,7 +598,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // against). Not with a protect function: it receives the URL and may be impure.
   const verdicts = typeof options.protect === 'function' ? undefined : new Map<string, URL | undefined>()
   const protectedUrl = (input: RequestInfo | URL): URL | undefined => {
-    const key = verdicts && typeof input === 'string' ? `${baseUrl()} ${input}` : undefined
+    // An absolute URL resolves the same on every page; a relative one per base. Long inputs
+    // (data: URLs) are not kept.
+    const key = verdicts && typeof input === 'string' && input.length < 2048 ? (/^[a-z][a-z\d+.-]*:\/\//i.test(input) ? input : `${baseUrl()} ${input}`) : undefined
     if (key !== undefined && verdicts!.has(key)) return verdicts!.get(key)
     let url = resolveUrl(input)
     if (url && !isProtected(url)) url = undefined
@@ -858,7 +864,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     store.save([])
     // With tabs sharing, the key goes too (every tab signs out); without, other tabs may still
     // use it for sessions of their own (docs/decisions/0004-dpop.md #4).
-    if (options.shareAcrossTabs) forgetting = dpop?.then((d) => d.forget(), () => {})
+    if (options.shareAcrossTabs && dpop) forgetting = Promise.all([forgetting, dpop.then((d) => d.forget(), () => {})]).then(() => {})
     dpop = dpopJkt = undefined
     // A redirect step-up left half-way (Back from the OP) must not complete, or replay, after sign-out.
     for (const key of [keys.redirect, keys.resume, keys.done]) writeJson(key, undefined)

@@ -18,8 +18,10 @@ import type { StepUpChallenge } from '../challenge/types.js'
  * - `challenge_unreadable`: a cross-origin 401 whose `WWW-Authenticate` the browser hid.
  * - `malformed_challenge`: `parseWwwAuthenticate` was given a header that breaks RFC 9110 §11.
  * - `aborted`: the step-up was cancelled (its signal fired, or `logout()` ran).
- * - `invalid_response`: a callback or token response failed validation (issuer, nonce, signature, audience).
- * - `token_error`: the token endpoint answered an error or could not be reached.
+ * - `invalid_response`: a callback or token response failed validation (issuer, nonce, signature, audience),
+ *   or the OP answered a DPoP token request with a Bearer token (enable DPoP for the client at the OP).
+ * - `token_error`: the token endpoint answered an error or could not be reached; with `dpop: true`, also
+ *   when DPoP cannot be set up (no WebCrypto outside a secure context: serve the app over https).
  * - `discovery_error`: the OP's metadata could not be fetched or is invalid.
  */
 export type StepUpErrorCode =

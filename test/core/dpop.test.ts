@@ -71,6 +71,19 @@ describe('dpop: true', () => {
     expect(decodeJwt(retry!.dpop!).ath).not.toBe(decodeJwt(first!.dpop!).ath)
   })
 
+  it('a refresh the OP refuses over its DPoP proof (invalid_dpop_proof) keeps the session; invalid_grant ends it', async () => {
+    op.setTokens({ refreshTokens: true, refreshError: 'invalid_dpop_proof' })
+    const stepUp = client()
+    await stepUp.authorize()
+    server.use(http.get(`${API}/balance`, () => new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="invalid_token"' } })))
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(401)
+    expect(op.refreshRequests).toHaveLength(1)
+    expect(stepUp.getState().authenticated).toBe(true)
+    op.setTokens({ refreshTokens: true, refreshError: 'invalid_grant' })
+    await stepUp.fetch(`${API}/balance`)
+    expect(stepUp.getState()).toMatchObject({ authenticated: false, expired: true })
+  })
+
   it('a DPoP-scheme step-up challenge steps up and retries once, with a proof each time', async () => {
     server.use(
       http.post(`${API}/transfer`, ({ request }) => {
