@@ -45,8 +45,8 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
     h.reset()
   }, BROWSER_TIMEOUT)
 
-  /** A new context with `count` app pages (`share=1` unless `share` is false), each ready. */
-  async function openTabs(count: number, share = true): Promise<Page[]> {
+  /** A fresh context (one origin's storage), recording the authorization requests made in it. */
+  async function newContext(): Promise<void> {
     context = await browser.newContext()
     pages = []
     popups = []
@@ -55,6 +55,11 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
     context.on('request', (r) => {
       if (r.url().startsWith(`${h.authorizationEndpoint}?`)) authorizations.push(new URL(r.url()))
     })
+  }
+
+  /** A new context with `count` app pages (`share=1` unless `share` is false), each ready. */
+  async function openTabs(count: number, share = true): Promise<Page[]> {
+    await newContext()
     for (let i = 0; i < count; i++) pages.push(await openPage(share))
     // Only now: the app pages themselves are not popups.
     context.on('page', (p) => popups.push(p))
@@ -145,14 +150,7 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
   }, BROWSER_TIMEOUT)
 
   it('redirect mode: tab B, challenged while tab A is at the OP, waits for the token A brings back instead of leaving for the OP itself', async () => {
-    context = await browser.newContext()
-    pages = []
-    popups = []
-    authorizations = []
-    pageErrors = []
-    context.on('request', (r) => {
-      if (r.url().startsWith(`${h.authorizationEndpoint}?`)) authorizations.push(new URL(r.url()))
-    })
+    await newContext()
     const a = await openPage(true, 'redirect')
     await gesture(a, '#login')
     await a.waitForURL((url) => url.origin === h.op.issuer)
