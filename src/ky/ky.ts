@@ -85,17 +85,17 @@ function callFetch(call: KyCall, input: Request | URL | string, extra?: RequestI
   if (call.base && (handingDown === call || (input instanceof Request && handedDown.has(input)))) return call.base(new Request(input, extra))
   if (typeof call.timeout === 'number' && call.timeout > MAX_TIMEOUT) return Promise.reject(new RangeError(`The \`timeout\` option cannot be greater than ${MAX_TIMEOUT}`))
   const retryOf = call.answered
-  let exchanges = 0
   const exchange: Exchange = async (request, send, stepUpRetry) => {
     call.base = send
-    exchanges++
     // Only a step-up's retry answers the call's challenge; a refresh's or a DPoP nonce's does not.
     if (stepUpRetry) call.answered = request.url
     const { underlying } = call
     const response = await timed(request, call.timeout, (r) => (underlying ? handDown(call, r, underlying, extra) : send(r, extra)))
     // ky retried (a 5xx, a network error) a call whose earlier attempt already answered a
-    // challenge: the core sees a new request, but one step-up per call is the rule.
-    if (exchanges === 1 && retryOf === request.url && (response.status === 401 || response.status === 403)) {
+    // challenge: the core sees a new request, but one step-up per call is the rule. Any send of
+    // the new attempt but its own step-up retry counts (its first, or one after a refresh or a
+    // DPoP nonce).
+    if (!stepUpRetry && retryOf === request.url && (response.status === 401 || response.status === 403)) {
       const challenge = await readStepUpChallenge(response)
       if (challenge) {
         void response.body?.cancel().catch(() => {})

@@ -188,6 +188,27 @@ describe('dpop: true', () => {
     expect(op.authorizations).toHaveLength(2) // the sign-in and the one step-up
   })
 
+  it('ky: one step-up per call even when the API rotates its nonce between ky attempts', async () => {
+    let calls = 0
+    fakes.server.use(
+      http.post(`${API}/report`, ({ request }) => {
+        calls++
+        const elevated = op.claimsOf(request.headers.get('authorization')?.replace(/^DPoP /, 'Bearer ') ?? null)?.acr === 'urn:test:2fa'
+        // 1: nonce, 2: challenge, 3 (after the step-up): 503, ky retries; 4: a new nonce; 5: challenged again.
+        if (calls === 1 || calls === 4) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': `n${calls}` } })
+        if (calls === 3) return new HttpResponse(null, { status: 503 })
+        if (calls === 5 || !elevated) return new HttpResponse(null, { status: 401, headers: { 'WWW-Authenticate': 'DPoP error="insufficient_user_authentication", acr_values="urn:test:2fa"' } })
+        return HttpResponse.json({ ok: true })
+      }),
+    )
+    const stepUp = client()
+    await stepUp.authorize()
+    const api = createStepUpKy(stepUp, { prefix: API, retry: { limit: 2, delay: () => 0, methods: ['post'] } })
+    const result = await api.post('report', { body: 'x' }).then((r) => r.status, (e: unknown) => (isStepUpError(e) ? e.code : e))
+    expect(result).toBe('loop_detected')
+    expect(op.authorizations).toHaveLength(2) // the sign-in and ONE step-up
+  })
+
   it('ky: a retry after a refresh is not the step-up retry either (Bearer)', async () => {
     op.setTokens({ refreshTokens: true })
     let calls = 0
