@@ -1,18 +1,16 @@
 // @vitest-environment node
 // A page with <base href> pointing elsewhere: relative URLs must be checked against `protect`
 // exactly as Chromium resolves them, or the token leaks to the base's origin.
-import type { Browser } from 'playwright-core'
 import { beforeAll, expect, it } from 'vitest'
 import { BROWSER_TIMEOUT, describeBrowser, useHarness, type Harness } from './harness.js'
 
 describeBrowser('protect under <base href> in Chromium', () => {
   let h: Harness
-  let browser: Browser
   const ctx = useHarness()
-  beforeAll(() => ({ h, browser } = ctx))
+  beforeAll(() => ({ h } = ctx))
 
   it('never attaches the token to a relative URL that <base href> sends to another origin', async () => {
-    const context = await browser.newContext()
+    const context = await ctx.newContext()
     const page = await context.newPage()
     await page.goto(h.appUrl('popup'))
     // A string, not a function: vitest would rewrite import() inside a function it transforms.

@@ -12,8 +12,8 @@
 // origin could.
 import { Buffer } from 'node:buffer'
 import { calculateJwkThumbprint, type JWK } from 'jose'
-import type { Browser, BrowserContext, ConsoleMessage, Page, Request } from 'playwright-core'
-import { afterEach, beforeAll, expect, it } from 'vitest'
+import type { BrowserContext, ConsoleMessage, Page, Request } from 'playwright-core'
+import { beforeAll, expect, it } from 'vitest'
 import { ACR_1FA } from '../../servers/op.js'
 import { BROWSER_TIMEOUT, describeBrowser, gesture, signInAtOp, useHarness, waitForLog, type Harness } from './harness.js'
 
@@ -78,7 +78,6 @@ async function proofThumbprint(proof: string): Promise<string> {
 
 describeBrowser('DPoP key in IndexedDB in Chromium (storage: session, real OP and API)', () => {
   let h: Harness
-  let browser: Browser
   let context: BrowserContext
   /** Requests to the API (not preflights), in the order Chromium sent them. */
   let apiSent: Sent[]
@@ -90,14 +89,10 @@ describeBrowser('DPoP key in IndexedDB in Chromium (storage: session, real OP an
   let pageErrors: Error[]
 
   const ctx = useHarness()
-  beforeAll(() => ({ h, browser } = ctx))
-  afterEach(async () => {
-    await context?.close()
-    h.reset()
-  }, BROWSER_TIMEOUT)
+  beforeAll(() => ({ h } = ctx))
 
   async function newContext(): Promise<void> {
-    context = await browser.newContext()
+    context = await ctx.newContext()
     apiSent = []
     tokenSent = []
     authorizations = []

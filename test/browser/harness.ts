@@ -14,8 +14,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe } from 'vitest'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe } from 'vitest'
 import { startApi, type RunningApi } from '../../servers/api.js'
 import { startOp, type RunningOp } from '../../servers/op.js'
 
@@ -446,12 +446,24 @@ export async function signInAtOp(page: Page, options: { otp?: boolean } = {}): P
 
 /**
  * Inside a describeBrowser block: start the harness and Chromium (popup blocker on) once for the
- * block, close both after it. Read `ctx.h` and `ctx.browser` inside tests and hooks.
+ * block, close both after it. Read `ctx.h` and `ctx.browser` inside tests and hooks. Contexts
+ * made with `ctx.newContext()` are closed after each test, and the harness's records reset.
  */
-export function useHarness(): { h: Harness; browser: Browser } {
-  const ctx = {} as { h: Harness; browser: Browser }
+export function useHarness(): { h: Harness; browser: Browser; newContext(): Promise<BrowserContext> } {
+  const contexts: BrowserContext[] = []
+  const ctx = {
+    async newContext() {
+      const context = await ctx.browser.newContext()
+      contexts.push(context)
+      return context
+    },
+  } as { h: Harness; browser: Browser; newContext(): Promise<BrowserContext> }
   beforeAll(async () => {
     ;[ctx.h, ctx.browser] = await Promise.all([startHarness(), launchChromium({ popupBlocker: true })])
+  }, BROWSER_TIMEOUT)
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((context) => context.close()))
+    ctx.h?.reset()
   }, BROWSER_TIMEOUT)
   afterAll(async () => {
     await ctx.browser?.close()

@@ -1,8 +1,8 @@
 // @vitest-environment node
 // The popup interaction in a real Chromium with its popup blocker ON, against the real OP and API.
 // Clicks are real input events (page.mouse.click), so user activation is what a person gives.
-import type { Browser, BrowserContext, Page, Request } from 'playwright-core'
-import { afterEach, beforeAll, expect, it } from 'vitest'
+import type { BrowserContext, Page, Request } from 'playwright-core'
+import { beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
 
@@ -10,7 +10,6 @@ const BODY = JSON.stringify({ amount: 5 })
 
 describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
   let h: Harness
-  let browser: Browser
   let context: BrowserContext
   let page: Page
   /** Pages opened by the app (popups), in order. */
@@ -20,14 +19,10 @@ describeBrowser('popup step-up in Chromium (popup blocker on)', () => {
   let tokenRequests: Request[]
 
   const ctx = useHarness()
-  beforeAll(() => ({ h, browser } = ctx))
-  afterEach(async () => {
-    await context?.close()
-    h.reset()
-  }, BROWSER_TIMEOUT)
+  beforeAll(() => ({ h } = ctx))
 
   async function openApp(): Promise<void> {
-    context = await browser.newContext()
+    context = await ctx.newContext()
     page = await context.newPage()
     popups = []
     authorizations = []

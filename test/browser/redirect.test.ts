@@ -1,8 +1,8 @@
 // @vitest-environment node
 // The redirect interaction in a real Chromium against the real OP and API: full-page navigations
 // to the OP and back, handleCallback() on /callback.html, resume() on the app page.
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterEach, beforeAll, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { beforeAll, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { BROWSER_TIMEOUT, describeBrowser, useHarness, gesture, logLines, signInAtOp, waitForLog, type Harness } from './harness.js'
 
@@ -10,16 +10,11 @@ const BODY = JSON.stringify({ amount: 5 })
 
 describeBrowser('redirect step-up in Chromium', () => {
   let h: Harness
-  let browser: Browser
   let context: BrowserContext
   let page: Page
 
   const ctx = useHarness()
-  beforeAll(() => ({ h, browser } = ctx))
-  afterEach(async () => {
-    await context?.close()
-    h.reset()
-  }, BROWSER_TIMEOUT)
+  beforeAll(() => ({ h } = ctx))
 
   const onApp = (url: URL): boolean => url.href === h.appUrl('redirect')
   const onOp = (url: URL): boolean => url.origin === h.op.issuer
@@ -33,7 +28,7 @@ describeBrowser('redirect step-up in Chromium', () => {
   }
 
   it('signs in and steps up by full-page redirects; resume() replays the POST exactly once, and a reload does not replay it', async () => {
-    context = await browser.newContext()
+    context = await ctx.newContext()
     page = await context.newPage()
     const authorizations: URL[] = []
     context.on('request', (r) => {

@@ -4,8 +4,8 @@
 // real input events; B starts its requests from page script without a user gesture.
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { afterEach, beforeAll, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { beforeAll, expect, it } from 'vitest'
 import { ACR_2FA } from '../../servers/op.js'
 import { BROWSER_TIMEOUT, describeBrowser, gesture, logLines, ROOT, signInAtOp, useHarness, waitForLog, type Harness } from './harness.js'
 
@@ -31,7 +31,6 @@ declare global {
 
 describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', () => {
   let h: Harness
-  let browser: Browser
   let context: BrowserContext
   let pages: Page[]
   let popups: Page[]
@@ -39,15 +38,11 @@ describeBrowser('tabs sharing a step-up in Chromium (two pages, one context)', (
   let pageErrors: Error[]
 
   const ctx = useHarness()
-  beforeAll(() => ({ h, browser } = ctx))
-  afterEach(async () => {
-    await context?.close()
-    h.reset()
-  }, BROWSER_TIMEOUT)
+  beforeAll(() => ({ h } = ctx))
 
   /** A fresh context (one origin's storage), recording the authorization requests made in it. */
   async function newContext(): Promise<void> {
-    context = await browser.newContext()
+    context = await ctx.newContext()
     pages = []
     popups = []
     authorizations = []
