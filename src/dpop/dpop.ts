@@ -90,9 +90,10 @@ export async function openDpop(id: string): Promise<DpopClient> {
 
   /** Send with a fresh proof; true with the response when its server asks for a nonce (and gave one). */
   const sendOnce = async (request: Request, accessToken: string, send: (request: Request) => Promise<Response>): Promise<[Response, boolean]> => {
-    const { origin } = new URL(request.url)
+    const url = new URL(request.url)
+    const { origin } = url
     request.headers.set('authorization', `DPoP ${accessToken}`)
-    request.headers.set('dpop', await proof(request.method, new URL(request.url), `rs ${origin}`, accessToken))
+    request.headers.set('dpop', await proof(request.method, url, `rs ${origin}`, accessToken))
     const response = await send(request)
     // A response that a redirect brought from another origin is that server's business: its
     // nonce is not the API's, and its use_dpop_nonce is no reason to send the request again.
