@@ -6,9 +6,9 @@ import { dts } from 'rollup-plugin-dts'
 // StepUpError class and one single-flight queue. The DPoP and tab-sharing modules, loaded with
 // import() only when their option is on, become chunks of their own.
 const input = { index: 'src/index.ts', ky: 'src/ky/index.ts', react: 'src/react/index.ts', vue: 'src/vue/index.ts' }
-// oauth4webapi stays a dependency (not bundled): apps dedupe it, and it is the OAuth engine we trust.
-// The frameworks are the app's own (optional peer dependencies).
-const external = (id) => /^(oauth4webapi|ky|react|react-dom|vue)(\/|$)/.test(id)
+// No runtime dependencies (docs/decisions/0006-own-oauth-client.md). The frameworks are the app's
+// own (optional peer dependencies).
+const external = (id) => /^(ky|react|react-dom|vue)(\/|$)/.test(id)
 
 export default [
   {

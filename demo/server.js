@@ -70,7 +70,7 @@ export async function startDemo(options = {}) {
     },
     // Every dependency is pre-bundled at start-up (none is discovered later), so no page reloads
     // half-way through a test; each server gets its own cache, so parallel ones do not collide.
-    optimizeDeps: { noDiscovery: true, include: ['oauth4webapi', 'react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom/client', 'vue', 'ky'] },
+    optimizeDeps: { noDiscovery: true, include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom/client', 'vue', 'ky'] },
     cacheDir,
     oxc: { jsx: { runtime: 'automatic', importSource: 'react' } },
     define: { __VUE_OPTIONS_API__: 'false', __VUE_PROD_DEVTOOLS__: 'false', __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: 'false' },
@@ -174,7 +174,7 @@ function pick(changes) {
 
 /**
  * Vite's logger without the "Sourcemap for … points to missing source files" warnings that
- * oauth4webapi's published source maps cause on every start.
+ * pre-bundled dependencies' published source maps can cause on every start.
  * @param {boolean} dev
  */
 function quietLogger(dev) {

@@ -1,4 +1,3 @@
-import * as oauth from 'oauth4webapi'
 import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
@@ -10,6 +9,7 @@ import { deliverToOpener } from '../flows/handoff.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
 import { redirect } from '../flows/redirect.js'
+import { discover as fetchMetadata, grant, type Metadata, type OAuthClient, type TokenResult } from '../flows/oauth.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { readJson, sessionStore, writeJson } from '../store/session.js'
 import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
@@ -300,27 +300,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const key = requirementKey(requirement)
     return tokens.find(requirement, acceptAcr, Date.now(), (t) => !rejections.get(t)?.has(key))
   }
-  const client: oauth.Client = { client_id: options.clientId, [oauth.clockTolerance]: clockTolerance }
-  const httpOptions = (signal?: AbortSignal): oauth.TokenEndpointRequestOptions & oauth.DiscoveryRequestOptions => {
-    const http: oauth.TokenEndpointRequestOptions & oauth.DiscoveryRequestOptions = {
-      [oauth.customFetch]: ((url: string, init: RequestInit) => baseFetch(url, init)) as never,
-    }
-    if (insecure) http[oauth.allowInsecureRequests] = true
-    if (signal) http.signal = signal
-    return http
-  }
+  // The OP is reached through the same fetch as the API; http: only for a loopback issuer.
+  const client: OAuthClient = { clientId: options.clientId, fetch: (url, init) => baseFetch(url, init), insecure, clockTolerance }
 
-  let metadata: Promise<oauth.AuthorizationServer> | undefined
-  const discover = (): Promise<oauth.AuthorizationServer> => {
-    metadata ??= (async () => {
-      try {
-        const response = await oauth.discoveryRequest(issuer, httpOptions())
-        return await oauth.processDiscoveryResponse(issuer, response)
-      } catch (error) {
-        metadata = undefined // a failed discovery is retried by the next flow
-        throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
-      }
-    })()
+  let metadata: Promise<Metadata> | undefined
+  const discover = (): Promise<Metadata> => {
+    metadata ??= fetchMetadata(issuer, client).catch((error: unknown) => {
+      metadata = undefined // a failed discovery is retried by the next flow
+      throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
+    })
     return metadata
   }
 
@@ -373,7 +361,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // Only a step-up must keep the user; a plain login may switch users (saveTokens).
     const expectedSubject = pending.requirement ? ((pending as Partial<RedirectRecord>).sub ?? tokens.subject()) : undefined
     const record = await redeemCallback(callback, pending, {
-      as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, httpOptions: httpOptions(signal),
+      as, client, redirectUri: options.redirectUri, acceptAcr, clockTolerance, expectedSubject, challenge, signal,
       dpop: options.dpop ? await useDpop() : undefined,
     })
     signal?.throwIfAborted()
@@ -411,14 +399,13 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const started = epoch
     try {
       const as = await discover()
-      const run = async (extra?: { headers: Record<string, string> }): Promise<oauth.TokenEndpointResponse> =>
-        oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), token.refreshToken!, { ...httpOptions(), ...extra }))
+      const run = (extra?: { headers: Record<string, string> }): Promise<TokenResult> =>
+        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, { headers: extra?.headers })
       // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
-      const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint!, run) : run())
+      const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint, run) : run())
       // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
       // refresh never raises it, whatever a new ID token says about acr or auth_time.
-      const claims = oauth.getValidatedIdTokenClaims(result)
-      if (claims && claims.sub !== token.sub) {
+      if (result.claims && result.claims['sub'] !== token.sub) {
         drop((t) => t === token)
         return undefined
       }
@@ -438,7 +425,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
       // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
       // Anything else (network, 5xx, discovery) may pass: the next request tries again.
       // A DPoP proof the OP did not like (a nonce it rotated again, clock skew) is no revocation.
-      if (error instanceof oauth.ResponseBodyError && error.status < 500 && !/dpop/.test(error.error)) drop((t) => t === token)
+      const refused = isStepUpError(error) && error.opError
+      if (refused && !/dpop/.test(refused)) drop((t) => t === token)
       else refreshes.delete(token)
       return undefined
     }

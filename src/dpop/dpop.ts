@@ -1,16 +1,14 @@
 // Loaded by the core with a dynamic import() only when `dpop: true` (docs/decisions/0004-dpop.md):
-// apps without DPoP never download it. It uses nothing of oauth4webapi's DPoP API on purpose:
-// oauth4webapi is one module, so anything this chunk took from it would land in the chunk every
-// app loads (2.3 KB min+gz measured). The proofs are made here on WebCrypto; oauth4webapi sends
-// the token requests (with the proof as a header) and accepts their `DPoP` token_type.
-import type * as oauth from 'oauth4webapi'
+// apps without DPoP never download it. The proofs are made here on WebCrypto; the core's token
+// requests (src/flows/oauth.ts) carry them as a header and accept the `DPoP` token_type.
+import type { TokenResult } from '../flows/oauth.js'
 import { hasChallengeError } from '../challenge/invalid-token.js'
 import { StepUpError } from '../errors/step-up-error.js'
 import { b64u, publicJwk, sha256, signEs256 } from './jws.js'
 import { deleteKey, loadOrCreateKey } from './key-store.js'
 
 /** Runs one token request (code exchange or refresh) with these extra headers, and processes its response. */
-export type GrantRun = (extra: { headers: Record<string, string> }) => Promise<oauth.TokenEndpointResponse>
+export type GrantRun = (extra: { headers: Record<string, string> }) => Promise<TokenResult>
 
 /** A client's DPoP state: its key, and the nonces servers gave it, per origin. */
 export interface DpopClient {
@@ -23,7 +21,7 @@ export interface DpopClient {
    * `use_dpop_nonce` (with the nonce it sent), and a refusal of any token that is not DPoP-bound.
    * @throws {StepUpError} `invalid_response` when the OP answers with a Bearer token.
    */
-  grant(endpoint: string, run: GrantRun): Promise<oauth.TokenEndpointResponse>
+  grant(endpoint: string, run: GrantRun): Promise<TokenResult>
   /**
    * Send `request` with `Authorization: DPoP <accessToken>` and a fresh proof, through `send`.
    * A `use_dpop_nonce` answer is retried once with the nonce it brought; every other response,
@@ -66,18 +64,18 @@ export async function openDpop(id: string): Promise<DpopClient> {
   const grant: DpopClient['grant'] = async (endpoint, run) => {
     const url = new URL(endpoint)
     const key = `as ${url.origin}`
-    const once = async (): Promise<oauth.TokenEndpointResponse> => run({ headers: { dpop: await proof('POST', url, key) } })
-    let result: oauth.TokenEndpointResponse
+    const once = async (): Promise<TokenResult> => run({ headers: { dpop: await proof('POST', url, key) } })
+    let result: TokenResult
     try {
       result = await once()
     } catch (error) {
       // RFC 9449 §8: the OP wants a nonce, sent in its DPoP-Nonce header. One retry with it.
-      const response = (error as { error?: unknown; response?: unknown } | null)?.error === 'use_dpop_nonce' ? (error as { response: unknown }).response : undefined
+      const response = (error as { opError?: unknown; cause?: unknown } | null)?.opError === 'use_dpop_nonce' ? (error as { cause: unknown }).cause : undefined
       if (!(response instanceof Response) || !response.headers.get('dpop-nonce')) throw error
       remember(key, response)
       result = await once()
     }
-    // oauth4webapi lower-cases token_type. A Bearer token where DPoP was asked for would go out
+    // token_type comes lower-cased. A Bearer token where DPoP was asked for would go out
     // unbound: refuse it rather than silently downgrade the app's choice.
     if (result.token_type !== 'dpop') {
       throw new StepUpError(

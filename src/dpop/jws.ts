@@ -1,12 +1,10 @@
 // The little JOSE that DPoP proofs need (RFC 7515 compact JWS with ES256, RFC 7638 thumbprints),
 // on WebCrypto. Part of the DPoP chunk: apps without `dpop: true` never download it.
-import { bytesToBase64 } from '../utils/base64.js'
+import { b64u } from '../utils/base64.js'
 
 const utf8 = (value: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(value)
 
-/** base64url without padding. */
-export const b64u = (bytes: ArrayBuffer | Uint8Array): string =>
-  bytesToBase64(new Uint8Array(bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+export { b64u }
 
 const b64uJson = (value: unknown): string => b64u(utf8(JSON.stringify(value)))
 

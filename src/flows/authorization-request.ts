@@ -1,5 +1,5 @@
-import * as oauth from 'oauth4webapi'
 import type { Requirement } from '../core/requirement.js'
+import { pkceChallenge, randomToken, type Metadata } from './oauth.js'
 
 /** How the acr requirement is put into the authorization request. */
 export type RequestAcrWith = 'acr_values' | 'claims' | 'both'
@@ -28,15 +28,14 @@ export interface AuthorizationRequestConfig {
  * @see [OpenID Connect Core §5.5.1.1](https://openid.net/specs/openid-connect-core-1_0.html#acrSemantics)
  */
 export async function createAuthorizationRequest(
-  as: oauth.AuthorizationServer,
+  as: Metadata,
   config: AuthorizationRequestConfig,
   requirement: Requirement | undefined,
 ): Promise<{ url: URL; flow: PendingFlow }> {
-  if (!as.authorization_endpoint) throw new TypeError('the OP metadata has no authorization_endpoint')
   const flow: PendingFlow = {
-    state: oauth.generateRandomState(),
-    nonce: oauth.generateRandomNonce(),
-    codeVerifier: oauth.generateRandomCodeVerifier(),
+    state: randomToken(),
+    nonce: randomToken(),
+    codeVerifier: randomToken(),
   }
   if (requirement) flow.requirement = requirement
   const url = new URL(as.authorization_endpoint)
@@ -47,7 +46,7 @@ export async function createAuthorizationRequest(
   params.set('scope', config.scope)
   params.set('state', flow.state)
   params.set('nonce', flow.nonce)
-  params.set('code_challenge', await oauth.calculatePKCECodeChallenge(flow.codeVerifier))
+  params.set('code_challenge', await pkceChallenge(flow.codeVerifier))
   params.set('code_challenge_method', 'S256')
   const acrValues = requirement?.acrValues ?? []
   if (acrValues.length) {

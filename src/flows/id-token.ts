@@ -19,9 +19,9 @@ export interface VerifyOptions {
 }
 
 /**
- * Check the validated ID token claims against what was asked for. oauth4webapi has already
- * checked signature, iss, aud, nonce and exp; it never checks `acr` against the request,
- * and OPs may treat `acr_values` as a hint (RFC 9470 §4), so this is where the step-up is proven.
+ * Check the validated ID token claims against what was asked for. `grant()` (oauth.ts) has
+ * already checked iss, aud, azp, nonce, exp and iat; OPs may treat `acr_values` as a hint
+ * (RFC 9470 §4), so this is where the step-up is proven.
  */
 export function verifyClaims(claims: Record<string, unknown>, requirement: Requirement | undefined, options: VerifyOptions): VerifiedClaims {
   const { challenge } = options

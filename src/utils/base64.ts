@@ -13,3 +13,7 @@ export function base64ToBytes(value: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
   return bytes
 }
+
+/** base64url without padding. */
+export const b64u = (bytes: ArrayBuffer | Uint8Array): string =>
+  bytesToBase64(new Uint8Array(bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')

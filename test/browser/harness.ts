@@ -1,9 +1,10 @@
 // Real-browser harness: Debian's Chromium (playwright-core), the real OP (oidc-provider) and the
-// real API (jose), and a tiny static app that loads the BUILT SDK (dist/index.js) with an import
-// map for oauth4webapi. Everything listens on 127.0.0.1 on random ports.
+// real API (jose), and a tiny static app that loads the BUILT SDK (dist/index.js) as it is: no
+// import map, so a bare import in dist (a runtime dependency) fails every test. Everything listens
+// on 127.0.0.1 on random ports.
 //
 // Servers (all on 127.0.0.1):
-//   app      the test page (/index.html?mode=popup|redirect[&share=1]), /callback.html, /dist/*, /vendor/*
+//   app      the test page (/index.html?mode=popup|redirect[&share=1]), /callback.html, /dist/*
 //   op       servers/op.js, redirect_uris = [<app>/callback.html]
 //   api      servers/api.js (allowOrigin = app origin, WWW-Authenticate exposed)
 //   apiTap   a transparent recording proxy in front of the API: the page talks to it, so the
@@ -67,7 +68,6 @@ export async function launchChromium(options: { popupBlocker?: boolean } = {}): 
 // --- the built SDK ----------------------------------------------------------------------------
 /** The built SDK; STEPUP_DIST=<dir> serves another build (e.g. of uncommitted source) instead. */
 const DIST = path.resolve(process.env.STEPUP_DIST ?? path.join(ROOT, 'dist'))
-const VENDOR_OAUTH = path.join(ROOT, 'node_modules/oauth4webapi/build/index.js')
 
 function checkDist(): void {
   const built = path.join(DIST, 'index.js')
@@ -93,12 +93,9 @@ interface PageConfig {
   api: string
 }
 
-const IMPORT_MAP = '<script type="importmap">{"imports":{"oauth4webapi":"/vendor/oauth4webapi.js"}}</script>'
-
 function indexHtml(config: PageConfig): string {
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>stepup-fetch browser test</title>
-${IMPORT_MAP}
 <style>body{font:14px system-ui;margin:16px} button{display:block;width:220px;height:36px;margin:6px 0} pre{border:1px solid #ccc;padding:6px;min-height:3em}</style>
 </head><body>
 <h1>stepup-fetch test app</h1>
@@ -188,7 +185,6 @@ log('ready:' + mode)
 function callbackHtml(config: PageConfig): string {
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>callback</title>
-${IMPORT_MAP}
 </head><body>
 <p id="status">handling the callback…</p>
 <script>window.__config = ${JSON.stringify(config)};</script>
@@ -257,7 +253,6 @@ function staticApp(getConfig: () => PageConfig): http.Server {
     const p = url.pathname
     if (p === '/' || p === '/index.html') return send(res, 200, 'text/html; charset=utf-8', indexHtml(getConfig()))
     if (p === '/callback.html') return send(res, 200, 'text/html; charset=utf-8', callbackHtml(getConfig()))
-    if (p === '/vendor/oauth4webapi.js') return send(res, 200, 'text/javascript; charset=utf-8', readFileSync(VENDOR_OAUTH))
     if (p.startsWith('/dist/')) {
       const file = path.join(DIST, path.normalize(p.slice('/dist/'.length)))
       if (file.startsWith(DIST + path.sep) && existsSync(file) && statSync(file).isFile()) {
