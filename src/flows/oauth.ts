@@ -108,6 +108,7 @@ export function codeFrom(params: URLSearchParams, as: Metadata, onError: (error:
     if (values.length > 1) throw invalid(`a callback with ${values.length} "${name}" parameters`)
     return values[0]
   }
+  one('state') // compared by the caller; twice is a forgery
   const iss = one('iss')
   if (iss === undefined ? as.authorization_response_iss_parameter_supported : iss !== as.issuer) {
     throw invalid(iss === undefined ? 'a callback without "iss"' : `a callback from issuer ${JSON.stringify(iss)} (a mix-up attack?)`)
