@@ -129,7 +129,7 @@ for (const entry of ours) {
   const over = budget !== undefined && own.gz > budget
   if (over) failed = true
   rows.push({
-    label: entry.name === 'core' ? `${entry.label} (oauth4webapi included)` : `${entry.label} (adds to the core)`,
+    label: entry.name === 'core' ? `${entry.label} (no runtime dependencies)` : `${entry.label} (adds to the core)`,
     version: pkg.version,
     flow: 'popup, redirect, custom',
     ...own,

@@ -15,7 +15,7 @@ import { readJson, sessionStore, writeJson } from '../store/session.js'
 import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
 import { viaExchange, type ExchangeInit } from './exchange.js'
 import { compileProtect, type Protect } from './protect.js'
-import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
+import type { RedirectHost, RedirectRecord } from './redirect-mode.js'
 import { defaultAcceptAcr, requirementKey, toRequirement, type AcceptAcr, type Requirement } from './requirement.js'
 import { abortedError, FlowQueue, type Flow } from './single-flight.js'
 import { alive, TokenSet, type TokenRecord } from './tokens.js'
@@ -207,15 +207,6 @@ export interface StepUp {
   logout(): void
 }
 
-interface RedirectRecord extends PendingFlow {
-  returnTo: string
-  sub?: string
-}
-
-type ResumeRecord =
-  | { state: string; unsaved: UnsavedReason }
-  | { state: string; request: SavedRequest; requirement?: Requirement; ready: boolean }
-
 /** How long a redeemed callback's reload still answers with its result. */
 const DONE_TTL_MS = 10 * 60 * 1000
 
@@ -266,17 +257,23 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const scope = options.scope ?? 'openid'
   must(typeof scope === 'string' && scope.split(' ').includes('openid'), 'scope', 'a list that includes "openid"', scope)
   const interaction = resolveInteraction(options.interaction)
+  /** An optional option of this `typeof` (null and undefined mean the default). */
+  const optional = (name: keyof StepUpOptions, type: string): void => must(options[name] == null || typeof options[name] === type, name, `a ${type}`)
+  /** One of these strings; the first is the default. */
+  const oneOf = <T extends string>(name: keyof StepUpOptions, values: T[]): T => {
+    const value = (options[name] ?? values[0]) as T
+    must(values.includes(value), name, values.map((v) => `'${v}'`).join(' or '), value)
+    return value
+  }
+  optional('acceptAcr', 'function')
   const acceptAcr = options.acceptAcr ?? defaultAcceptAcr
-  must(typeof acceptAcr === 'function', 'acceptAcr', 'a function')
-  const requestAcrWith = options.requestAcrWith ?? 'acr_values'
-  must(['acr_values', 'claims', 'both'].includes(requestAcrWith), 'requestAcrWith', "'acr_values', 'claims' or 'both'", requestAcrWith)
-  const storage = options.storage ?? 'memory'
-  must(storage === 'memory' || storage === 'session', 'storage', "'memory' or 'session'", storage)
-  must(options.fetch === undefined || typeof options.fetch === 'function', 'fetch', 'a function')
-  must(options.dpop === undefined || typeof options.dpop === 'boolean', 'dpop', 'a boolean')
+  const requestAcrWith = oneOf<RequestAcrWith>('requestAcrWith', ['acr_values', 'claims', 'both'])
+  const storage = oneOf('storage', ['memory', 'session'])
+  optional('fetch', 'function')
+  optional('dpop', 'boolean')
+  optional('shareAcrossTabs', 'boolean')
   const clockTolerance = options.clockTolerance ?? 30
   must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
-  must(options.shareAcrossTabs === undefined || typeof options.shareAcrossTabs === 'boolean', 'shareAcrossTabs', 'a boolean')
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
@@ -494,7 +491,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
         }
       }
       const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
-      const ctx: InteractionContext = { signal, beforeRedirect: () => saveForRedirect(pending, flow), waitForUser: (open) => waitForUser(open, flow) }
+      const ctx: InteractionContext = {
+        signal,
+        beforeRedirect: async () => {
+          // The page is about to leave, and its lock with it: the other tabs wait for its token instead (0005 #8).
+          toTabs((shared) => shared.redirecting(true))
+          await (await redirectMode()).saveForRedirect(host, pending, flow)
+        },
+        waitForUser: (open) => waitForUser(open, flow) }
       let callback: URL
       try {
         // Cancelled while preparing: never show UI for a flow nobody waits for.
@@ -545,20 +549,29 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
   })
 
-  const saveForRedirect = async (pending: PendingFlow, flow: Flow<TokenRecord>): Promise<void> => {
-    // The page is about to leave, and its lock with it: the other tabs wait for its token instead (0005 #8).
-    toTabs((shared) => shared.redirecting(true))
-    const record: RedirectRecord = { ...pending, returnTo: globalThis.location?.href ?? options.redirectUri }
-    const sub = tokens.subject()
-    if (sub !== undefined && pending.requirement) record.sub = sub
-    // The first request still waiting (an aborted one has taken its saver with it).
-    const saver = flow.savers.values().next().value
-    const saved = (saver ? await saver() : undefined) as SavedRequest | UnsavedReason | undefined
-    writeJson(keys.redirect, record)
-    let resume: ResumeRecord | undefined
-    if (typeof saved === 'string') resume = { state: pending.state, unsaved: saved }
-    else if (saved) resume = { state: pending.state, request: saved, ready: false, ...(pending.requirement ? { requirement: pending.requirement } : {}) }
-    writeJson(keys.resume, resume)
+  // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
+  const redirectMode = () => import('./redirect-mode.js')
+  const host: RedirectHost = {
+    keys, redirectUri: options.redirectUri, setState, isProtected,
+    subject: () => tokens.subject(),
+    replay: async (request, requirement) => {
+      const url = new URL(request.url)
+      const route = routeOf(request.method, url)
+      if (requirement) remember(route, requirement)
+      // The replay is the retry this token was obtained for, so no freshness check (max_age=0
+      // must still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
+      if (options.dpop && tokens.tokens.length) await useDpop()
+      const token = await usable(tokens.obtainedFor(requirement, Date.now()))
+      if (!token) return undefined
+      const response = await sendWith(request, token, baseFetch)
+      const again = await challengeOf(response, url, true)
+      if (again) {
+        discardBody(response)
+        refuse(token, remember(route, toRequirement(again)))
+        throw loopDetected(request.method, url, again)
+      }
+      return response
+    },
   }
 
   // --- challenges ----------------------------------------------------------------------------
@@ -679,7 +692,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const original = (request ??= new Request(url.href, init))
     const stepUp = async (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
-      const got = await queue.wait(flow, signal, (reason) => reason, () => saveRequest(spare ? spare.clone() : original, init?.body))
+      // Redirect mode saves the first waiting request (redirect-mode.ts).
+      const got = await queue.wait(flow, signal, (reason) => reason, async () => [spare ? spare.clone() : original, init?.body])
       // Another tab's token is taken while renewable: its access token may need a refresh first.
       return (await usable(got)) ?? got
     }
@@ -766,6 +780,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const processCallback = async (url: URL, state: string): Promise<CallbackResult> => {
     const saved = readJson<RedirectRecord>(keys.redirect)
     if (saved && saved.state === state) {
+      const mode = await redirectMode()
       // Delete first: a reload of the callback page must not redeem the code twice.
       writeJson(keys.redirect, undefined)
       // Handled in the page that navigated away (an SPA route): its redirect flow can never
@@ -786,11 +801,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
         // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
         toTabs((shared) => shared.redirecting(false))
       }
-      const resume = readJson<ResumeRecord>(keys.resume)
-      if (resume && 'request' in resume && resume.state === saved.state) writeJson(keys.resume, { ...resume, ready: true })
-      writeJson(keys.done, { state, returnTo: saved.returnTo, at: Date.now() })
+      const result = mode.markReady(host, saved, state)
       setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
-      return { mode: 'redirect', returnTo: saved.returnTo }
+      return result
     }
     const done = alreadyDone(state)
     if (done) return done
@@ -805,44 +818,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     throw failure
   }
 
-  const resume = async (): Promise<Response | undefined> => {
-    const skip = (reason: ResumeSkipReason, message: string): undefined => {
-      setState({ lastResume: { replayed: false, reason, message } })
-      return undefined
-    }
-    const record = readJson<ResumeRecord>(keys.resume)
-    if (!record) return skip('nothing_saved', 'no interrupted request was saved')
-    if ('unsaved' in record) {
-      writeJson(keys.resume, undefined)
-      return skip('body_not_saved', `the request was not saved (${record.unsaved.replace('_', ' ')}); send it again`)
-    }
-    if (!record.ready) return skip('not_ready', 'the step-up has not finished; call handleCallback() on the redirect URI first')
-    // Deleted before the replay: a reload never replays twice (and it is the one retry).
-    writeJson(keys.resume, undefined)
-    const request = restoreRequest(record.request)
-    const url = new URL(request.url)
-    // Whatever sessionStorage holds, a token goes only where protect says.
-    if (!isProtected(url)) return skip('nothing_saved', `not replayed: "protect" does not cover ${url.origin}`)
-    const { requirement } = record
-    const route = routeOf(request.method, url)
-    if (requirement) remember(route, requirement)
-    // The replay is the retry this token was obtained for, so no freshness check (max_age=0 must
-    // still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
-    if (options.dpop && tokens.tokens.length) await useDpop()
-    const token = await usable(tokens.obtainedFor(requirement, Date.now()))
-    if (!token) {
-      return skip('token_lost', "the token is gone (storage: 'memory' across a reload); use storage: 'session' or handle the callback in the SPA")
-    }
-    const response = await sendWith(request, token, baseFetch)
-    const again = await challengeOf(response, url, true)
-    if (again) {
-      discardBody(response)
-      refuse(token, remember(route, toRequirement(again)))
-      throw loopDetected(request.method, url, again)
-    }
-    setState({ lastResume: { replayed: true } })
-    return response
-  }
+  const resume = async (): Promise<Response | undefined> => (await redirectMode()).resumeSaved(host)
 
   const signOut = (): void => {
     epoch++
