@@ -1,17 +1,16 @@
 import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import { isStepUpError, stateMismatch, StepUpError } from '../errors/step-up-error.js'
+import { isStepUpError, StepUpError } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
 import { isAbortError, messageOf, redeemCallback, withTokens } from '../flows/callback.js'
 import type { DpopClient } from '../dpop/dpop.js'
-import { deliverToOpener } from '../flows/handoff.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
 import { redirect } from '../flows/redirect.js'
 import { discover as fetchMetadata, grant, type Metadata, type OAuthClient, type TokenResult } from '../flows/oauth.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
-import { readJson, sessionStore, writeJson } from '../store/session.js'
+import { sessionStore, writeJson } from '../store/session.js'
 import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
 import { viaExchange, type ExchangeInit } from './exchange.js'
 import { compileProtect, type Protect } from './protect.js'
@@ -206,9 +205,6 @@ export interface StepUp {
   /** Forgets every token and cancels pending flows (their callers reject with `aborted`). */
   logout(): void
 }
-
-/** How long a redeemed callback's reload still answers with its result. */
-const DONE_TTL_MS = 10 * 60 * 1000
 
 /** Report an error like an uncaught one, without interrupting the caller. */
 function reportError(error: unknown): void {
@@ -549,31 +545,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })
   })
 
-  // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
-  const redirectMode = () => import('./redirect-mode.js')
-  const host: RedirectHost = {
-    keys, redirectUri: options.redirectUri, setState, isProtected,
-    subject: () => tokens.subject(),
-    replay: async (request, requirement) => {
-      const url = new URL(request.url)
-      const route = routeOf(request.method, url)
-      if (requirement) remember(route, requirement)
-      // The replay is the retry this token was obtained for, so no freshness check (max_age=0
-      // must still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
-      if (options.dpop && tokens.tokens.length) await useDpop()
-      const token = await usable(tokens.obtainedFor(requirement, Date.now()))
-      if (!token) return undefined
-      const response = await sendWith(request, token, baseFetch)
-      const again = await challengeOf(response, url, true)
-      if (again) {
-        discardBody(response)
-        refuse(token, remember(route, toRequirement(again)))
-        throw loopDetected(request.method, url, again)
-      }
-      return response
-    },
-  }
-
   // --- challenges ----------------------------------------------------------------------------
   const challengeOf = async (response: Response, url: URL, sentToken: boolean): Promise<StepUpChallenge | undefined> => {
     if (response.status !== 401 && response.status !== 403) return undefined
@@ -761,61 +732,61 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const state = url.searchParams.get('state') ?? ''
     let pending = callbacks.get(state)
     if (!pending) {
-      pending = processCallback(url, state).finally(() => callbacks.delete(state))
+      pending = redirectMode().then((mode) => mode.processCallback(host, url, state)).finally(() => callbacks.delete(state))
       callbacks.set(state, pending)
     }
     return pending
   }
 
-  /**
-   * A callback this tab already redeemed (a reload of the callback page, StrictMode) answers the
-   * same again, for a few minutes and only while its session lasts (logout() forgets it).
-   */
-  const alreadyDone = (state: string): CallbackResult | undefined => {
-    const done = readJson<{ state: string; returnTo: string; at: number }>(keys.done)
-    const fresh = done !== undefined && Date.now() - done.at < DONE_TTL_MS && done.at <= Date.now()
-    return fresh && state && done.state === state && tokens.tokens.length > 0 ? { mode: 'redirect', returnTo: done.returnTo } : undefined
+  /** On the redirect URI page, a redirect's callback: redeem it here (the rest is in redirect-mode.ts). */
+  const redeemRedirect = async (url: URL, saved: RedirectRecord, ready: () => CallbackResult): Promise<CallbackResult> => {
+    // Handled in the page that navigated away (an SPA route): its redirect flow can never
+    // settle, so cancel it; resume() is the one replay of the interrupted request.
+    queue.abortAll('the redirect step-up finished in this page; resume() replays the request')
+    callbacksInFlight++
+    setState({ status: 'authorizing', error: undefined })
+    try {
+      await redeem(url, saved, undefined)
+    } catch (error) {
+      writeJson(keys.resume, undefined)
+      const failure = toStepUpError(error, { challenge: undefined })
+      // Cancelled by logout(), which has already reset the state: reject the caller only.
+      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
+      throw failure
+    } finally {
+      callbacksInFlight--
+      // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
+      toTabs((shared) => shared.redirecting(false))
+    }
+    const result = ready()
+    setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
+    return result
   }
 
-  const processCallback = async (url: URL, state: string): Promise<CallbackResult> => {
-    const saved = readJson<RedirectRecord>(keys.redirect)
-    if (saved && saved.state === state) {
-      const mode = await redirectMode()
-      // Delete first: a reload of the callback page must not redeem the code twice.
-      writeJson(keys.redirect, undefined)
-      // Handled in the page that navigated away (an SPA route): its redirect flow can never
-      // settle, so cancel it; resume() is the one replay of the interrupted request.
-      queue.abortAll('the redirect step-up finished in this page; resume() replays the request')
-      callbacksInFlight++
-      setState({ status: 'authorizing', error: undefined })
-      try {
-        await redeem(url, saved, undefined)
-      } catch (error) {
-        writeJson(keys.resume, undefined)
-        const failure = toStepUpError(error, { challenge: undefined })
-        // Cancelled by logout(), which has already reset the state: reject the caller only.
-        if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
-        throw failure
-      } finally {
-        callbacksInFlight--
-        // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
-        toTabs((shared) => shared.redirecting(false))
+  // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
+  const redirectMode = () => import('./redirect-mode.js')
+  const host: RedirectHost = {
+    keys, redirectUri: options.redirectUri, setState, isProtected, redeemRedirect,
+    subject: () => tokens.subject(),
+    signedIn: () => tokens.tokens.length > 0,
+    replay: async (request, requirement) => {
+      const url = new URL(request.url)
+      const route = routeOf(request.method, url)
+      if (requirement) remember(route, requirement)
+      // The replay is the retry this token was obtained for, so no freshness check (max_age=0
+      // must still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
+      if (options.dpop && tokens.tokens.length) await useDpop()
+      const token = await usable(tokens.obtainedFor(requirement, Date.now()))
+      if (!token) return undefined
+      const response = await sendWith(request, token, baseFetch)
+      const again = await challengeOf(response, url, true)
+      if (again) {
+        discardBody(response)
+        refuse(token, remember(route, toRequirement(again)))
+        throw loopDetected(request.method, url, again)
       }
-      const result = mode.markReady(host, saved, state)
-      setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
-      return result
-    }
-    const done = alreadyDone(state)
-    if (done) return done
-    if (await deliverToOpener(url)) return { mode: 'popup' }
-    // Another instance may have finished this very callback while we waited for an opener.
-    const late = alreadyDone(state)
-    if (late) return late
-    writeJson(keys.redirect, undefined)
-    writeJson(keys.resume, undefined)
-    const failure = stateMismatch()
-    setState({ status: 'error', error: failure })
-    throw failure
+      return response
+    },
   }
 
   const resume = async (): Promise<Response | undefined> => (await redirectMode()).resumeSaved(host)

@@ -1,8 +1,11 @@
-// Redirect mode's own steps (DESIGN "Redirect hand-off"): saving the flow and the interrupted
-// request before the page leaves, redeeming the callback in the page that comes back, and
-// `resume()`'s one replay. Loaded by the core with import() only when one of them runs, so apps
-// that sign in with popups never download it (issue 5: size).
+// The redirect URI page and redirect mode's own steps (DESIGN "Redirect hand-off"): saving the
+// flow and the interrupted request before the page leaves, `handleCallback()` (a popup's hand-off
+// to its opener, or a redirect's redeem), and `resume()`'s one replay. Loaded by the core with
+// import() only when one of them runs, so an app's pages other than the redirect URI never
+// download it with popups (issue 5: size).
 import type { PendingFlow } from '../flows/authorization-request.js'
+import { stateMismatch } from '../errors/step-up-error.js'
+import { deliverToOpener } from '../flows/handoff.js'
 import { readJson, writeJson } from '../store/session.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import type { Requirement } from './requirement.js'
@@ -24,7 +27,10 @@ export interface RedirectHost {
   keys: { redirect: string; resume: string; done: string }
   redirectUri: string
   subject(): string | undefined
-  setState(patch: Pick<StepUpState, 'lastResume'>): void
+  signedIn(): boolean
+  setState(patch: Partial<Pick<StepUpState, 'lastResume' | 'status' | 'error'>>): void
+  /** Redeem a redirect's callback (the client's flow: state, tabs, errors); `ready` after success. */
+  redeemRedirect(url: URL, saved: RedirectRecord, ready: () => CallbackResult): Promise<CallbackResult>
   /**
    * Send the restored request with the token obtained for `requirement`; undefined when that
    * token is gone. Throws `loop_detected` when the replay is challenged again.
@@ -49,8 +55,42 @@ export async function saveForRedirect(host: RedirectHost, pending: PendingFlow, 
   writeJson(host.keys.resume, resume)
 }
 
+/** How long a redeemed callback's reload still answers with its result. */
+const DONE_TTL_MS = 10 * 60 * 1000
+
+/**
+ * A callback this tab already redeemed (a reload of the callback page, StrictMode) answers the
+ * same again, for a few minutes and only while its session lasts (logout() forgets it).
+ */
+function alreadyDone(host: RedirectHost, state: string): CallbackResult | undefined {
+  const done = readJson<{ state: string; returnTo: string; at: number }>(host.keys.done)
+  const fresh = done !== undefined && Date.now() - done.at < DONE_TTL_MS && done.at <= Date.now()
+  return fresh && state && done.state === state && host.signedIn() ? { mode: 'redirect', returnTo: done.returnTo } : undefined
+}
+
+/** `handleCallback()` for one callback URL (the client shares one call per `state`). */
+export async function processCallback(host: RedirectHost, url: URL, state: string): Promise<CallbackResult> {
+  const saved = readJson<RedirectRecord>(host.keys.redirect)
+  if (saved && saved.state === state) {
+    // Delete first: a reload of the callback page must not redeem the code twice.
+    writeJson(host.keys.redirect, undefined)
+    return host.redeemRedirect(url, saved, () => markReady(host, saved, state))
+  }
+  const done = alreadyDone(host, state)
+  if (done) return done
+  if (await deliverToOpener(url)) return { mode: 'popup' }
+  // Another instance may have finished this very callback while we waited for an opener.
+  const late = alreadyDone(host, state)
+  if (late) return late
+  writeJson(host.keys.redirect, undefined)
+  writeJson(host.keys.resume, undefined)
+  const failure = stateMismatch()
+  host.setState({ status: 'error', error: failure })
+  throw failure
+}
+
 /** After a successful redeem: the saved request may now be replayed, once. */
-export function markReady(host: RedirectHost, saved: RedirectRecord, state: string): CallbackResult {
+function markReady(host: RedirectHost, saved: RedirectRecord, state: string): CallbackResult {
   const resume = readJson<ResumeRecord>(host.keys.resume)
   if (resume && 'request' in resume && resume.state === saved.state) writeJson(host.keys.resume, { ...resume, ready: true })
   writeJson(host.keys.done, { state, returnTo: saved.returnTo, at: Date.now() })
