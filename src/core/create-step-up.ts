@@ -415,11 +415,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
       toTabs((tabs) => tabs.publish(next))
       return next
     } catch (error) {
-      // The OP refused (invalid_grant: spent, expired or revoked): that token is gone.
-      // Anything else (network, 5xx, discovery) may pass: the next request tries again.
-      // A DPoP proof the OP did not like (a nonce it rotated again, clock skew) is no revocation.
-      const refused = isStepUpError(error) && error.opError
-      if (refused && !/dpop/.test(refused)) drop((t) => t === token)
+      // The OP refused this refresh for good (RFC 6749 §5.2: invalid_grant, a spent, expired or
+      // revoked token; or the request or client is wrong): that token is gone. Anything else may
+      // pass and the next request tries again: network, 5xx, a rate limit (429 too_many_requests),
+      // temporarily_unavailable, a DPoP proof the OP did not like (a rotated nonce, clock skew).
+      if (isStepUpError(error) && /^(invalid_(grant|request|client|scope)|unauthorized_client|unsupported_grant_type)$/.test(String(error.opError))) drop((t) => t === token)
       else refreshes.delete(token)
       return undefined
     }
@@ -490,9 +490,17 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const ctx: InteractionContext = {
         signal,
         beforeRedirect: async () => {
-          // The page is about to leave, and its lock with it: the other tabs wait for its token instead (0005 #8).
+          // The page is about to leave, and its lock with it: the other tabs wait for its token
+          // instead (0005 #8); told again if it stays after all (its chunk did not load, an abort).
           toTabs((shared) => shared.redirecting(true))
-          await (await redirectMode()).saveForRedirect(host, pending, flow)
+          try {
+            const mode = await redirectMode()
+            signal.throwIfAborted()
+            await mode.saveForRedirect(host, pending, flow)
+          } catch (error) {
+            toTabs((shared) => shared.redirecting(false))
+            throw error
+          }
         },
         waitForUser: (open) => waitForUser(open, flow) }
       let callback: URL
@@ -646,7 +654,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // step-up's: a challenge to it still gets its step-up. A second invalid_token passes through.
     if (response.status === 401 && token?.refreshToken && !refreshed && isInvalidTokenChallenge(response.headers.get('www-authenticate'))) {
       const next = await refresh(token)
-      if (signal?.aborted) throw signal.reason
+      signal?.throwIfAborted()
       if (next) {
         discardBody(response)
         response = await sendRetry((token = next), true, false)
@@ -654,7 +662,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     // Most responses are no 401/403: spare them the (async) challenge check.
     const challenge = response.status === 401 || response.status === 403 ? await challengeOf(response, url, token !== undefined) : undefined
-    if (signal?.aborted) throw signal.reason
+    signal?.throwIfAborted()
     if (!challenge) {
       discardBody(spare)
       return response
@@ -676,7 +684,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const held = next !== undefined
     next ??= await stepUp(requirement, challenge)
     // An aborted request is never replayed.
-    if (signal?.aborted) throw signal.reason
+    signal?.throwIfAborted()
     let retried = await sendRetry(next, held)
     let again = await challengeOf(retried, url, true)
     if (again && held) {
@@ -686,11 +694,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const demanded = remember(route, toRequirement(again))
       refuse(next, demanded)
       next = await stepUp(demanded, again)
-      if (signal?.aborted) throw signal.reason
+      signal?.throwIfAborted()
       retried = await sendRetry(next, false)
       again = await challengeOf(retried, url, true)
     }
-    if (signal?.aborted) throw signal.reason
+    signal?.throwIfAborted()
     if (!again) return retried
     discardBody(retried)
     refuse(next, remember(route, toRequirement(again)))
@@ -732,7 +740,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const state = url.searchParams.get('state') ?? ''
     let pending = callbacks.get(state)
     if (!pending) {
-      pending = redirectMode().then((mode) => mode.processCallback(host, url, state)).finally(() => callbacks.delete(state))
+      pending = redirectMode()
+        .catch((error: unknown) => {
+          const failure = chunkError(error)
+          setState({ status: 'error', error: failure })
+          throw failure
+        })
+        .then((mode) => mode.processCallback(host, url, state))
+        .finally(() => callbacks.delete(state))
       callbacks.set(state, pending)
     }
     return pending
@@ -765,6 +780,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
 
   // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
   const redirectMode = () => import('./redirect-mode.js')
+  const resume = async (): Promise<Response | undefined> => (await redirectMode().catch((error: unknown) => Promise.reject(chunkError(error)))).resumeSaved(host)
   const host: RedirectHost = {
     keys, redirectUri: options.redirectUri, setState, isProtected, redeemRedirect,
     subject: () => tokens.subject(),
@@ -788,8 +804,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
       return response
     },
   }
-
-  const resume = async (): Promise<Response | undefined> => (await redirectMode()).resumeSaved(host)
 
   const signOut = (): void => {
     epoch++
@@ -915,6 +929,11 @@ function interactionError(error: unknown, flow: Flow<TokenRecord>): StepUpError 
   if (isStepUpError(error) || flow.controller.signal.aborted) return toStepUpError(error, flow)
   if (isAbortError(error)) return new StepUpError('aborted', 'the interaction was cancelled', { cause: error, challenge: flow.challenge })
   return new StepUpError('authorization_error', `the interaction failed: ${messageOf(error)}`, { cause: error, challenge: flow.challenge })
+}
+
+/** A chunk of the SDK that import() could not load (a deploy replaced it, the network, CSP). */
+function chunkError(error: unknown): StepUpError {
+  return new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
 }
 
 /** Every failure leaves as a StepUpError that carries the flow's challenge. */

@@ -1,10 +1,11 @@
 // The OAuth 2.0 / OpenID Connect client steps a step-up needs, and nothing else: discovery,
 // PKCE, the authorization response (RFC 9207), the token request and the token response with
 // its ID token claims (OIDC Core §3.1.3.7). It replaced oauth4webapi in the bundle (issue 5,
-// docs/decisions/0006-own-oauth.md): the same checks, in about a fifth of the bytes. Its tests
+// docs/decisions/0006-own-oauth-client.md): the same checks, in about a fifth of the bytes. Its tests
 // run every case through oauth4webapi too and expect the same verdict
 // (test/core/oauth-conformance.test.ts).
 import { StepUpError } from '../errors/step-up-error.js'
+import { isLoopbackHttp } from '../utils/assert.js'
 import { b64u, base64ToBytes } from '../utils/base64.js'
 
 /** The OP metadata the SDK uses (OpenID Connect Discovery 1.0 §3). */
@@ -64,10 +65,10 @@ const toUrl = (value: unknown): URL | undefined => {
   }
 }
 
-/** `url` when it is https: (or http: for a loopback issuer). */
+/** `url` when it is https: (or, for a loopback issuer, http: on loopback). */
 function endpoint(value: unknown, client: OAuthClient): string {
   const url = toUrl(value)
-  if (url?.protocol !== 'https:' && !(client.insecure && url?.protocol === 'http:')) throw new TypeError(`${JSON.stringify(value)} is not an https: URL`)
+  if (!url || (url.protocol !== 'https:' && !(client.insecure && isLoopbackHttp(url)))) throw new TypeError(`${JSON.stringify(value)} is not an https: URL`)
   return url.href
 }
 

@@ -60,6 +60,11 @@ export interface Tabs {
   refresh(token: TokenRecord, renew: (token: TokenRecord) => Promise<TokenRecord | undefined>): Promise<TokenRecord | undefined>
 }
 
+/**
+ * After a sign-out, tokens obtained this soon after it are leftovers of flows the logout message
+ * had not reached yet (delivery between tabs takes milliseconds; a new sign-in, seconds).
+ */
+const LOGOUT_GRACE_MS = 1000
 /** How long a new tab waits for another tab's answer to its hello before it starts a flow or a refresh. */
 const GREETING_MS = 100
 /**
@@ -117,8 +122,10 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
   const adopt = (record: TokenRecord, answer: boolean): void => {
     const { tokens } = host
     const now = Date.now()
-    // Sent before the other tab heard our sign-out (a refresh, a hello answer in flight): not taken.
-    if (record.obtainedAt <= signedOutAt || !host.alive(record, now)) return
+    // Sent before the other tab heard our sign-out (a refresh, a hello answer in flight, a flow
+    // that ended just before our logout reached it): not taken. A sign-in that starts after the
+    // logout takes the user longer than LOGOUT_GRACE_MS at the OP.
+    if (record.obtainedAt <= signedOutAt + LOGOUT_GRACE_MS || !host.alive(record, now)) return
     const sub = tokens.subject()
     if (sub !== undefined && sub !== record.sub) {
       // A plain sign-in as somebody else switches users here too (0001 #7); a step-up never

@@ -13,7 +13,7 @@ let op: FakeOp
 let api: FakeApi
 beforeEach(() => {
   ;({ op, api } = fakes)
-  // Only Date is faked: the clock the SDK, the fake OP and oauth4webapi read; promises run as usual.
+  // Only Date is faked: the clock the SDK and the fake OP read; promises run as usual.
   vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-01-01T00:00:00Z') })
 })
 afterEach(() => {
@@ -254,6 +254,38 @@ describe('a session that ends', () => {
     await stepUp.fetch(`${API}/balance`)
     expect(op.refreshRequests).toHaveLength(2)
     expect(stepUp.getState()).toMatchObject({ authenticated: true })
+  })
+
+  // Which refusals end the session (RFC 6749 §5.2 errors: this refresh token will never work) and
+  // which may pass (rate limits, outages, DPoP nonces): the next request tries again.
+  it.each([
+    { answer: '400 invalid_grant', status: 400, body: { error: 'invalid_grant' }, dropped: true },
+    { answer: '401 invalid_client with WWW-Authenticate', status: 401, body: { error: 'invalid_client' }, headers: { 'www-authenticate': 'Basic realm="op"' }, dropped: true },
+    { answer: '400 invalid_grant as text/plain', status: 400, body: { error: 'invalid_grant' }, text: true, dropped: true },
+    { answer: '429 too_many_requests', status: 429, body: { error: 'too_many_requests' }, dropped: false },
+    { answer: '400 temporarily_unavailable', status: 400, body: { error: 'temporarily_unavailable' }, dropped: false },
+    { answer: '400 invalid_dpop_proof', status: 400, body: { error: 'invalid_dpop_proof' }, dropped: false },
+    { answer: '503 without a body', status: 503, dropped: false },
+  ])('a refresh answered $answer: dropped $dropped', async ({ status, body, headers, text, dropped }) => {
+    const stepUp = await signedIn()
+    let refreshes = 0
+    server.use(
+      http.post(`${ISSUER}/token`, () => {
+        refreshes++
+        return body === undefined
+          ? new HttpResponse(null, { status })
+          : text
+            ? new HttpResponse(JSON.stringify(body), { status, headers: { 'content-type': 'text/plain', ...headers } })
+            : HttpResponse.json(body, { status, ...(headers ? { headers } : {}) })
+      }),
+    )
+    later(301) // expired: the request needs the refresh
+    expect((await stepUp.fetch(`${API}/balance`)).status).toBe(401)
+    expect(sent()).toEqual([null])
+    expect(stepUp.getState()).toMatchObject(dropped ? { authenticated: false, expired: true } : { authenticated: true })
+    // Kept: the next request tries again. Dropped: nothing more is asked of the OP.
+    await stepUp.fetch(`${API}/balance`)
+    expect(refreshes).toBe(dropped ? 1 : 2)
   })
 
   it('without a refresh token an expired session says so, sends no token and never prompts', async () => {

@@ -480,6 +480,25 @@ describe('shareAcrossTabs: waiting for a click, clicks, redirects', () => {
     expect(stepUps()).toHaveLength(1)
   })
 
+  it('redirect: when the redirect-mode chunk does not load, the tab stays, and the other tabs are told to stop waiting for it', async () => {
+    vi.doMock('../../src/core/redirect-mode.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module')
+    })
+    try {
+      const leaving: Interaction = async (_url, ctx) => {
+        await ctx.beforeRedirect()
+        throw new Error('navigated away')
+      }
+      const a = tab({ interaction: leaving })
+      await expect(a.authorize()).rejects.toMatchObject({ name: 'StepUpError', code: 'authorization_error' })
+      await pause(20)
+      const busy = posted.filter((m) => (m as { type?: unknown }).type === 'busy') as Array<{ until: number }>
+      expect(busy.at(-1)).toMatchObject({ until: 0 })
+    } finally {
+      vi.doUnmock('../../src/core/redirect-mode.js')
+    }
+  })
+
   it('a "busy" notice ended with until 0 (the callback failed) lets the waiting tabs run their own flow', async () => {
     const b = tab()
     await b.authorize()
@@ -561,7 +580,7 @@ describe('shareAcrossTabs: refresh, sign-out and adoption rules', () => {
     other.channel.close()
   })
 
-  it('a token obtained before this tab signed out (sent before the other tab heard it) does not sign it in again; a later one does', async () => {
+  it('a token obtained before this tab signed out, or within a second after (sent before the other tab heard it), does not sign it in again; a later one does', async () => {
     const a = tab()
     await a.authorize()
     await pause(150)
@@ -572,6 +591,12 @@ describe('shareAcrossTabs: refresh, sign-out and adoption rules', () => {
     other.channel.postMessage({ v: 1, type: 'token', token: { ...token, obtainedAt: before } })
     await pause(100)
     expect(a.getState().authenticated).toBe(false)
+    // Obtained just after the sign-out, by a flow the logout message had not reached yet: a leftover too.
+    other.channel.postMessage({ v: 1, type: 'token', token: { ...token, accessToken: 'raced', obtainedAt: Date.now() } })
+    await pause(100)
+    expect(a.getState().authenticated).toBe(false)
+    // A sign-in takes the user longer than the 1 s grace: its token is taken.
+    await pause(1000)
     other.channel.postMessage({ v: 1, type: 'token', token: { ...token, accessToken: 'new-sign-in', obtainedAt: Date.now() } })
     await until(() => a.getState().authenticated, 'a sign-in after the sign-out')
     other.channel.close()
