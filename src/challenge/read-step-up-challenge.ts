@@ -57,16 +57,7 @@ export async function readStepUpChallenge(response: Response): Promise<StepUpCha
     return challenge === 'malformed' ? undefined : challenge
   }
 
-  if (!isJsonContentType(response.headers.get('content-type'))) return undefined
-  const text = await readCappedText(response)
-  if (text === undefined) return undefined
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  return stepUpChallengeFromBody(json)
+  return isJsonContentType(response.headers.get('content-type')) ? stepUpChallengeFromBody(await readCappedJson(response)) : undefined
 }
 
 /**
@@ -176,11 +167,11 @@ function isJsonContentType(contentType: string | null): boolean {
 }
 
 /**
- * The body of a clone as text, or `undefined` when it is unavailable or larger than
- * {@link MAX_BODY_BYTES}. The clone's stream is read with a byte cap, so a large body
- * without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
+ * The body of a clone parsed as JSON, or `undefined` when it is unavailable, larger than
+ * {@link MAX_BODY_BYTES} or not JSON. The clone's stream is read with a byte cap, so a large
+ * body without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
  */
-async function readCappedText(response: Response): Promise<string | undefined> {
+async function readCappedJson(response: Response): Promise<unknown> {
   if (response.bodyUsed) return undefined
   const length = response.headers.get('content-length')
   if (length !== null && /^[0-9]+$/.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
@@ -189,18 +180,21 @@ async function readCappedText(response: Response): Promise<string | undefined> {
     const copy = response.clone()
     const body: unknown = copy.body
     if (body === null) return undefined
-    if (!isReadableStream(body)) {
+    let text: string
+    if (isReadableStream(body)) {
+      // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
+      const bytes = await readAtMost(body, MAX_BODY_BYTES)
+      if (!bytes) return undefined
+      // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
+      text = new TextDecoder().decode(bytes)
+    } else {
       // A Response-like object without a stream: fall back to text() and check after.
-      const text = await copy.text()
-      return text.length > MAX_BODY_BYTES ? undefined : text
+      text = await copy.text()
+      if (text.length > MAX_BODY_BYTES) return undefined
     }
-    // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
-    const bytes = await readAtMost(body, MAX_BODY_BYTES)
-    if (!bytes) return undefined
-    // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
-    return new TextDecoder().decode(bytes)
+    return JSON.parse(text)
   } catch {
-    // clone() of a locked or used body, a stream that errors: no readable challenge.
+    // clone() of a locked or used body, a stream that errors, a body that is not JSON: no readable challenge.
     return undefined
   }
 }
