@@ -14,8 +14,20 @@ export interface CallbackMessage {
   url: string
 }
 
-export function isCallbackMessage(data: unknown): data is CallbackMessage {
-  return typeof data === 'object' && data !== null && (data as CallbackMessage).type === CALLBACK && typeof (data as CallbackMessage).url === 'string'
+/**
+ * The `state` of a callback message's URL (`null` when the URL has none or is not a URL), or
+ * `undefined` when `data` is no callback message.
+ */
+export function callbackState(data: unknown): string | null | undefined {
+  // `?.` on a primitive reads undefined: only an object with our type passes.
+  if ((data as CallbackMessage | undefined)?.type === CALLBACK && typeof (data as CallbackMessage).url === 'string') {
+    try {
+      return new URL((data as CallbackMessage).url).searchParams.get('state')
+    } catch {
+      return null
+    }
+  }
+  return undefined
 }
 
 export function ackMessage(state: string): { type: typeof ACK; state: string } {
