@@ -132,20 +132,13 @@ export function stepUpChallengeFromBody(json: unknown): StepUpChallenge | undefi
  */
 function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpChallenge['source'], scheme?: string): StepUpChallenge | undefined {
   if (own(fields, 'error') !== STEP_UP_ERROR) return undefined
-  const acr = own(fields, 'acr_values')
-  const acrValues =
-    acr == null
-      ? []
-      : typeof acr === 'string'
-        ? splitAcrValues(acr)
-        : // Entries are split too: an acr value cannot contain a space, since acr_values is
-          // space-separated on the wire (OpenID Connect Core §3.1.2.1).
-          Array.isArray(acr) && acr.every((entry) => typeof entry === 'string')
-          ? acr.flatMap(splitAcrValues)
-          : undefined
+  // A string, an array of strings, or nothing (`[]`). Array entries are split too: an acr value
+  // cannot contain a space, since acr_values is space-separated on the wire (OpenID Connect
+  // Core §3.1.2.1).
+  const acr: unknown[] = [own(fields, 'acr_values') ?? []].flat()
   // Any other type makes it no readable challenge, rather than silently accepting any acr.
-  if (!acrValues) return undefined
-  const challenge: StepUpChallenge = { acrValues, source }
+  if (!acr.every((entry) => typeof entry === 'string')) return undefined
+  const challenge: StepUpChallenge = { acrValues: acr.flatMap(splitAcrValues), source }
   if (scheme) challenge.scheme = scheme
   const maxAge = own(fields, 'max_age')
   // JSON's -0 is an integer >= 0; `+ 0` reports it as 0.
