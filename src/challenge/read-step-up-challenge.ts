@@ -9,8 +9,8 @@ const STEP_UP_ERROR = 'insufficient_user_authentication'
 const MAX_BODY_BYTES = 64 * 1024
 /** A `max_age`: 1 to 15 ASCII digits (15 digits stay below 2^53). */
 const MAX_AGE = /^[0-9]{1,15}$/
-/** acr_values is space-separated (RFC 9470 §3); tolerate runs of SP/HTAB. */
-const ACR_SEPARATOR = /[ \t]+/
+/** acr_values is space-separated (RFC 9470 §3); an entry is a run of anything but SP/HTAB. */
+const ACR_ENTRY = /[^ \t]+/g
 /** JSON MIME types per WHATWG MIME Sniffing: application/json, text/json or a `+json` subtype. */
 const JSON_ESSENCE = /^(?:application\/json|text\/json|[^/]+\/.*\+json)$/
 
@@ -47,7 +47,16 @@ const JSON_ESSENCE = /^(?:application\/json|text\/json|[^/]+\/.*\+json)$/
  * @see [RFC 9470 §3](https://www.rfc-editor.org/rfc/rfc9470.html#section-3)
  */
 export async function readStepUpChallenge(response: Response): Promise<StepUpChallenge | undefined> {
-  assertResponse(response)
+  const candidate = response as Partial<Response> | null
+  must(
+    typeof candidate === 'object' &&
+      candidate !== null &&
+      typeof candidate.status === 'number' &&
+      typeof candidate.headers?.get === 'function' &&
+      typeof candidate.clone === 'function',
+    'response',
+    'a Response',
+  )
   // RFC 9470 sets no status; RFC 6750 §3.1 uses 401 and 403 for token problems.
   if (response.status !== 401 && response.status !== 403) return undefined
 
@@ -151,7 +160,7 @@ function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpCha
 }
 
 function splitAcrValues(value: string): string[] {
-  return value.split(ACR_SEPARATOR).filter((entry) => entry !== '')
+  return value.match(ACR_ENTRY) ?? []
 }
 
 /** JSON MIME type per WHATWG MIME Sniffing, judged on the essence (type/subtype, lower-cased). */
@@ -194,19 +203,6 @@ async function readCappedJson(response: Response): Promise<unknown> {
 
 function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
   return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function'
-}
-
-function assertResponse(value: unknown): asserts value is Response {
-  const candidate = value as Partial<Response> | null
-  must(
-    typeof candidate === 'object' &&
-      candidate !== null &&
-      typeof candidate.status === 'number' &&
-      typeof candidate.headers?.get === 'function' &&
-      typeof candidate.clone === 'function',
-    'response',
-    'a Response',
-  )
 }
 
 /** An own property only: a parameter named `constructor` must not find Object's. */
