@@ -49,7 +49,8 @@ export function verifyClaims(claims: Record<string, unknown>, requirement: Requi
     )
   }
   const rawAuthTime = claims['auth_time']
-  const authTime = typeof rawAuthTime === 'number' && Number.isFinite(rawAuthTime) ? rawAuthTime : undefined
+  // Number.isFinite is false for anything but a finite number (no coercion).
+  const authTime = Number.isFinite(rawAuthTime) ? (rawAuthTime as number) : undefined
   if (requirement?.maxAge !== undefined) {
     if (authTime === undefined) {
       throw new StepUpError(
