@@ -69,10 +69,7 @@ export class FlowQueue<T> {
       }
     }
 
-    this.busy = (except) => {
-      for (const flow of unsettled) if (flow !== except && !cancelled(flow)) return true
-      return false
-    }
+    this.busy = (except) => [...unsettled].some((flow) => flow !== except && !cancelled(flow))
     this.join = (requirement, options) => {
       const key = requirementKey(requirement)
       const existing = pending.get(key)
