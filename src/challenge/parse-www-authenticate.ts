@@ -12,10 +12,13 @@ const TOKEN68 = /[\w.~+/-]+=*(?=[ \t]*(?:,|$))/y
 const OWS = /[ \t]*/y
 /** `OWS "," OWS` runs: empty list elements (RFC 9110 §5.6.1.2). */
 const SEPARATORS = /[ \t,]*/y
-/** qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text, RFC 9110 §5.6.4 (a one-character class: no backtracking). */
-const QDTEXT = /[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]*/y
-/** What a quoted-pair may escape: HTAB / SP / VCHAR / obs-text. */
-const ESCAPABLE = /[\t\x20-\x7e\x80-\xff]/
+/**
+ * The inside of a quoted-string, RFC 9110 §5.6.4: *( qdtext / quoted-pair ), with
+ * qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text and
+ * quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ). qdtext has no backslash, so the first
+ * character decides the alternative: no backtracking.
+ */
+const QUOTED_TEXT = /(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*/y
 
 /**
  * Parses a `WWW-Authenticate` field value into its challenges, strictly following the
@@ -95,21 +98,17 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
     let paramValue: string
     if (s[i] === '"') {
       const open = i++
-      // Slices between quoted-pairs, joined once, so a long run of escapes stays linear.
-      const parts: string[] = []
-      let from = i
-      for (;;) {
-        scan(QDTEXT)
-        if (s[i] !== '\\') break
-        // A backslash at the very end reads as "unexpected end of header" after it.
-        if (i + 1 === s.length || !ESCAPABLE.test(s[i + 1]!)) throw unexpected('a character that may be escaped', i + 1)
-        parts.push(s.slice(from, i))
-        from = ++i // the escaped character opens the next slice
-        i++
+      // Every backslash in the scanned text opens a quoted-pair: unescape them in one pass.
+      paramValue = scan(QUOTED_TEXT).replace(/\\(.)/g, '$1')
+      if (s[i] !== '"') {
+        // A backslash here escapes nothing it may (a backslash at the very end reads as
+        // "unexpected end of header" after it).
+        throw s[i] === '\\'
+          ? unexpected('a character that may be escaped', i + 1)
+          : i < s.length
+            ? unexpected('quoted-string text')
+            : malformed(`unterminated quoted-string at position ${open + offset}`)
       }
-      parts.push(s.slice(from, i))
-      paramValue = parts.join('')
-      if (s[i] !== '"') throw i < s.length ? unexpected('quoted-string text') : malformed(`unterminated quoted-string at position ${open + offset}`)
       i++
     } else {
       paramValue = scan(TOKEN)
