@@ -13,12 +13,12 @@ const OWS = /[ \t]*/y
 /** `OWS "," OWS` runs: empty list elements (RFC 9110 §5.6.1.2). */
 const SEPARATORS = /[ \t,]*/y
 /**
- * The inside of a quoted-string, RFC 9110 §5.6.4: *( qdtext / quoted-pair ), with
- * qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text and
- * quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ). qdtext has no backslash, so the first
- * character decides the alternative: no backtracking.
+ * The inside of a quoted-string, RFC 9110 §5.6.4: *( qdtext / quoted-pair ), where
+ * qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (written `\t !#-[\]-~\x80-\xff`) and
+ * quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) (written `\\[\t -~\x80-\xff]`). qdtext has
+ * no backslash, so the first character decides the alternative: no backtracking.
  */
-const QUOTED_TEXT = /(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*/y
+const QUOTED_TEXT = /(?:[\t !#-[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*/y
 
 /**
  * Parses a `WWW-Authenticate` field value into its challenges, strictly following the
