@@ -29,6 +29,7 @@ export interface TokenRecord {
  */
 export const alive = (t: TokenRecord, nowMs: number): boolean => t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt > nowMs
 
+/** At most this many tokens are held. */
 const MAX_TOKENS = 8
 
 /**
@@ -36,7 +37,8 @@ const MAX_TOKENS = 8
  * An elevated token never silently replaces the baseline (DESIGN.md).
  */
 export class TokenSet {
-  tokens: TokenRecord[]
+  /** Oldest first. Set by the constructor (`declare`: no separate field initialiser). */
+  declare tokens: TokenRecord[]
 
   constructor(tokens: TokenRecord[] = []) {
     this.tokens = tokens
