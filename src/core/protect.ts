@@ -27,7 +27,8 @@ export function compileProtect(protect: Protect): (url: URL) => boolean {
     const origin = base.origin
     // "/v1/" and "/v1" both mean the segment "/v1"; the root "/" becomes "" and covers every path.
     const prefix = base.pathname.replace(/\/+$/, '')
-    return (url) => url.origin === origin && (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`))
+    // `${pathname}/` starts with `${prefix}/` exactly when the path is the prefix or goes on below it.
+    return (url) => url.origin === origin && `${url.pathname}/`.startsWith(`${prefix}/`)
   })
   return (url) => matchers.some((match) => match(url))
 }
