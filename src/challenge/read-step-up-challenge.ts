@@ -151,7 +151,10 @@ function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpCha
   if (scheme) challenge.scheme = scheme
   const maxAge = own(fields, 'max_age')
   // JSON's -0 is an integer >= 0; `+ 0` reports it as 0.
-  if (typeof maxAge === 'number' ? Number.isInteger(maxAge) && maxAge >= 0 && maxAge < 1e15 : typeof maxAge === 'string' && MAX_AGE.test(maxAge)) {
+  // A number is held to the same 1 to 15 digits as a string: String() writes a non-negative
+  // integer below 1e15 as plain digits (-0 as "0"), and anything else (a fraction, a sign,
+  // an exponent, NaN) with a character MAX_AGE refuses.
+  if ((typeof maxAge === 'number' || typeof maxAge === 'string') && MAX_AGE.test(String(maxAge))) {
     challenge.maxAge = Number(maxAge) + 0
   }
   const description = own(fields, 'error_description')
