@@ -5,7 +5,8 @@ export const POPUP_NAME = 'stepup-fetch-popup'
 /** Same-origin channel, for popups whose `opener` a COOP page on the OP severed. */
 export const CHANNEL_NAME = 'stepup-fetch'
 const CALLBACK = 'stepup-fetch:callback'
-const ACK = 'stepup-fetch:ack'
+/** The opener's answer to a callback, `{ type: ACK, state }`: the popup may close. */
+export const ACK = 'stepup-fetch:ack'
 /** How long a popup without `opener` waits for the opener to confirm over BroadcastChannel. */
 const ACK_WAIT_MS = 1000
 
@@ -28,10 +29,6 @@ export function callbackState(data: unknown): string | null | undefined {
     }
   }
   return undefined
-}
-
-export function ackMessage(state: string): { type: typeof ACK; state: string } {
-  return { type: ACK, state }
 }
 
 export function openChannel(): BroadcastChannel | undefined {

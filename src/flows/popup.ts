@@ -1,5 +1,5 @@
 import { stateMismatch, StepUpError } from '../errors/step-up-error.js'
-import { ackMessage, callbackState, openChannel, POPUP_NAME, type CallbackMessage } from './handoff.js'
+import { ACK, callbackState, openChannel, POPUP_NAME, type CallbackMessage } from './handoff.js'
 import type { Interaction } from './interaction.js'
 import { redirect } from './redirect.js'
 
@@ -77,7 +77,7 @@ export function popup(options: PopupOptions = {}): Interaction {
         settle()
       }
       const accept = (event: MessageEvent<CallbackMessage>): void => {
-        if (expectedState) channel?.postMessage(ackMessage(expectedState))
+        if (expectedState) channel?.postMessage({ type: ACK, state: expectedState })
         finish(() => resolve(event.data.url), true)
       }
       const onMessage = (event: MessageEvent): void => {
