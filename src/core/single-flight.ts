@@ -137,5 +137,5 @@ export class FlowQueue<T> {
 }
 
 export function abortedError(flow: { challenge: StepUpChallenge | undefined }): StepUpError {
-  return new StepUpError('aborted', 'step-up cancelled: no request waits for it', { challenge: flow.challenge })
+  return new StepUpError('aborted', 'the step-up was cancelled: no request waits for it', { challenge: flow.challenge })
 }
