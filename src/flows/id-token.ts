@@ -27,7 +27,7 @@ export function verifyClaims(claims: Record<string, unknown>, requirement: Requi
   const { challenge } = options
   const sub = claims['sub']
   if (typeof sub !== 'string') {
-    throw new StepUpError('invalid_response', 'the ID token has no "sub" claim: it is not valid OpenID Connect; check the OP', { challenge })
+    throw new StepUpError('invalid_response', 'the OP sent an ID token whose "sub" is wrong or missing; check the OP', { challenge })
   }
   if (options.expectedSubject !== undefined && sub !== options.expectedSubject) {
     throw new StepUpError(
