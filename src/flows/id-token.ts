@@ -43,7 +43,7 @@ export function verifyClaims(claims: Record<string, unknown>, requirement: Requi
     throw new StepUpError(
       'acr_not_satisfied',
       acr === undefined
-        ? `the ID token has no "acr" claim but ${wanted}; configure the OP to issue "acr"`
+        ? `the ID token has no "acr" claim but ${wanted}; configure the OP to issue it`
         : `the user got acr ${JSON.stringify(acr)} but ${wanted}; the OP may treat acr_values as a hint (try requestAcrWith: 'claims')`,
       { challenge },
     )
