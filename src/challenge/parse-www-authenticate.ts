@@ -12,10 +12,13 @@ const TOKEN68 = /[\w.~+/-]+=*(?=[ \t]*(?:,|$))/y
 const OWS = /[ \t]*/y
 /** `OWS "," OWS` runs: empty list elements (RFC 9110 §5.6.1.2). */
 const SEPARATORS = /[ \t,]*/y
-/** qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text, RFC 9110 §5.6.4 (a one-character class: no backtracking). */
-const QDTEXT = /[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]*/y
-/** What a quoted-pair may escape: HTAB / SP / VCHAR / obs-text. */
-const ESCAPABLE = /[\t\x20-\x7e\x80-\xff]/
+/**
+ * The inside of a quoted-string, RFC 9110 §5.6.4: *( qdtext / quoted-pair ), where
+ * qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (written `\t !#-[\]-~\x80-\xff`) and
+ * quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) (written `\\[\t -~\x80-\xff]`). qdtext has
+ * no backslash, so the first character decides the alternative: no backtracking.
+ */
+const QUOTED_TEXT = /(?:[\t !#-[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*/y
 
 /**
  * Parses a `WWW-Authenticate` field value into its challenges, strictly following the
@@ -67,8 +70,8 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
   // messages count from the start of `value`.
   let offset = 0
   let end = value.length
-  while (offset < end && isHttpWhitespace(value[offset]!)) offset++
-  while (end > offset && isHttpWhitespace(value[end - 1]!)) end--
+  while (offset < end && HTTP_WHITESPACE.includes(value[offset]!)) offset++
+  while (end > offset && HTTP_WHITESPACE.includes(value[end - 1]!)) end--
   const s = value.slice(offset, end)
   const challenges: WwwAuthenticateChallenge[] = []
   let current: WwwAuthenticateChallenge | undefined
@@ -91,34 +94,29 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
   const unexpected = (expected: string, k = i): StepUpError =>
     malformed(`unexpected ${k < s.length ? describeChar(s.charCodeAt(k)) : 'end of header'} at position ${k + offset}, expected ${expected}`)
   const param = (name: string, at: number): void => {
-    const where = (): string => `auth-param ${quote(name)} at position ${at + offset}`
     scan(OWS)
     let paramValue: string
     if (s[i] === '"') {
       const open = i++
-      // Slices between quoted-pairs, joined once, so a long run of escapes stays linear.
-      const parts: string[] = []
-      let from = i
-      for (;;) {
-        scan(QDTEXT)
-        if (s[i] !== '\\') break
-        if (i + 1 === s.length) throw malformed(`quoted-string starting at position ${open + offset} ends with a backslash at position ${i + offset}`)
-        if (!ESCAPABLE.test(s[i + 1]!)) throw unexpected('a character that may be escaped in a quoted-string', i + 1)
-        parts.push(s.slice(from, i))
-        from = ++i // the escaped character opens the next slice
-        i++
+      // Every backslash in the scanned text opens a quoted-pair: unescape them in one pass.
+      paramValue = scan(QUOTED_TEXT).replace(/\\(.)/g, '$1')
+      if (s[i] !== '"') {
+        // A backslash here escapes nothing it may (a backslash at the very end reads as
+        // "unexpected end of header" after it).
+        throw s[i] === '\\'
+          ? unexpected('a character that may be escaped', i + 1)
+          : i < s.length
+            ? unexpected('quoted-string text')
+            : malformed(`unterminated quoted-string at position ${open + offset}`)
       }
-      parts.push(s.slice(from, i))
-      paramValue = parts.join('')
-      if (s[i] !== '"') throw i < s.length ? unexpected('quoted-string text') : malformed(`unterminated quoted-string starting at position ${open + offset}`)
       i++
     } else {
       paramValue = scan(TOKEN)
-      if (!paramValue) throw i === s.length || s[i] === ',' ? malformed(`${where()} has no value`) : unexpected(`a token or quoted-string as the value of auth-param ${quote(name)}`)
+      if (!paramValue) throw unexpected(`a token or quoted-string for auth-param ${quote(name)}`)
     }
     // RFC 9110 §11.2: "Each parameter name MUST only occur once per challenge." Two values
     // for, say, acr_values would leave us guessing which one the server meant.
-    if (Object.hasOwn(current!.params, name)) throw malformed(`duplicate ${where()} in auth-scheme ${quote(current!.scheme)}`)
+    if (Object.hasOwn(current!.params, name)) throw malformed(`duplicate auth-param ${quote(name)} at position ${at + offset}`)
     // defineProperty rather than assignment: a parameter named `__proto__` must become an own
     // property, not replace the object's prototype.
     Object.defineProperty(current!.params, name, { value: paramValue, enumerable: true, writable: true, configurable: true })
@@ -138,10 +136,15 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       // challenge before it, as in `Newauth realm="apps", type=1`.
       // 'params' implies a current challenge.
       if (follows !== 'params') {
-        const where = `auth-param ${quote(name.toLowerCase())} at position ${nameStart + offset}`
-        if (!current) throw malformed(`${where} comes before any auth-scheme`)
-        if (follows === 'token68') throw malformed(`${where} follows a token68; a challenge has either a token68 or parameters`)
-        throw malformed(`${where} belongs to no parameter list: auth-scheme ${quote(current.scheme)} is not followed by a space`)
+        throw malformed(
+          `auth-param ${quote(name.toLowerCase())} at position ${nameStart + offset} ${
+            !current
+              ? 'comes before any auth-scheme'
+              : follows === 'token68'
+                ? 'follows a token68; a challenge has either a token68 or parameters'
+                : `follows auth-scheme ${quote(current.scheme)} without a space`
+          }`,
+        )
       }
       i++
       param(name.toLowerCase(), nameStart)
@@ -158,24 +161,25 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
         // The recipient form of a list lets the parameter list open with empty elements:
         // `Bearer , realm="x"` is Bearer with a realm (RFC 9110 §5.6.1.2).
         if (i === s.length || s[i] === ',') follows = 'params'
-        else if (i !== spaces) throw unexpected(`a token68 or auth-param ${after}`, spaces)
-        else if (scan(TOKEN68)) {
+        else if (i === spaces && scan(TOKEN68)) {
           current.token68 = s.slice(spaces, i)
           follows = 'token68'
         } else {
-          const paramName = scan(TOKEN)
-          if (!paramName) throw unexpected(`a token68 or auth-param ${after}`)
+          // A tab after the spaces, or no token: either way the problem is at `spaces`.
+          const paramName = i === spaces && scan(TOKEN)
+          if (!paramName) throw unexpected(`a token68 or auth-param ${after}`, spaces)
           scan(OWS)
           if (s[i] !== '=') throw unexpected(`"=" after parameter name ${quote(paramName)}`)
           i++
           param(paramName.toLowerCase(), spaces)
           follows = 'params'
         }
-      } else if (s[i] === '\t') {
-        // OWS before the list comma is fine, but a token68 or parameters need a space, not a tab.
+      } else {
+        // OWS before the list comma is fine, but a token68 or parameters need a space, not a
+        // tab: the message points at the character right after the scheme.
         scan(OWS)
-        if (i < s.length && s[i] !== ',') throw malformed(`tab at position ${nameEnd + offset} ${after}; RFC 9110 requires a space before its parameters`)
-      } else if (i < s.length && s[i] !== ',') throw unexpected(`a space, "," or the end ${after}`)
+        if (i < s.length && s[i] !== ',') throw unexpected(`a space, "," or the end ${after}`, nameEnd)
+      }
     }
     // After an element: OWS, then a comma or the end (RFC 9110 §5.6.1). Anything else,
     // like `a="b" c="d"` or `a=b=c`, is junk between elements.
@@ -191,9 +195,8 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
 /** What may follow a challenge after a comma; see `follows` in {@link parseWwwAuthenticate}. */
 type Follows = 'params' | 'token68' | 'bare'
 
-function isHttpWhitespace(c: string): boolean {
-  return c === ' ' || c === '\t' || c === '\r' || c === '\n'
-}
+/** HTTP whitespace (SP, HTAB, CR, LF); callers test one character at a time. */
+const HTTP_WHITESPACE = ' \t\r\n'
 
 /** Quotes a name for an error message, shortened: a hostile header may hold a 64 KiB token. */
 function quote(name: string): string {

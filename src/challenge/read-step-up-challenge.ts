@@ -9,8 +9,8 @@ const STEP_UP_ERROR = 'insufficient_user_authentication'
 const MAX_BODY_BYTES = 64 * 1024
 /** A `max_age`: 1 to 15 ASCII digits (15 digits stay below 2^53). */
 const MAX_AGE = /^[0-9]{1,15}$/
-/** acr_values is space-separated (RFC 9470 §3); tolerate runs of SP/HTAB. */
-const ACR_SEPARATOR = /[ \t]+/
+/** acr_values is space-separated (RFC 9470 §3); an entry is a run of anything but SP/HTAB. */
+const ACR_ENTRY = /[^ \t]+/g
 /** JSON MIME types per WHATWG MIME Sniffing: application/json, text/json or a `+json` subtype. */
 const JSON_ESSENCE = /^(?:application\/json|text\/json|[^/]+\/.*\+json)$/
 
@@ -47,7 +47,16 @@ const JSON_ESSENCE = /^(?:application\/json|text\/json|[^/]+\/.*\+json)$/
  * @see [RFC 9470 §3](https://www.rfc-editor.org/rfc/rfc9470.html#section-3)
  */
 export async function readStepUpChallenge(response: Response): Promise<StepUpChallenge | undefined> {
-  assertResponse(response)
+  const candidate = response as Partial<Response> | null
+  must(
+    typeof candidate === 'object' &&
+      candidate !== null &&
+      typeof candidate.status === 'number' &&
+      typeof candidate.headers?.get === 'function' &&
+      typeof candidate.clone === 'function',
+    'response',
+    'a Response',
+  )
   // RFC 9470 sets no status; RFC 6750 §3.1 uses 401 and 403 for token problems.
   if (response.status !== 401 && response.status !== 403) return undefined
 
@@ -57,16 +66,7 @@ export async function readStepUpChallenge(response: Response): Promise<StepUpCha
     return challenge === 'malformed' ? undefined : challenge
   }
 
-  if (!isJsonContentType(response.headers.get('content-type'))) return undefined
-  const text = await readCappedText(response)
-  if (text === undefined) return undefined
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  return stepUpChallengeFromBody(json)
+  return isJsonContentType(response.headers.get('content-type')) ? stepUpChallengeFromBody(await readCappedJson(response)) : undefined
 }
 
 /**
@@ -141,24 +141,20 @@ export function stepUpChallengeFromBody(json: unknown): StepUpChallenge | undefi
  */
 function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpChallenge['source'], scheme?: string): StepUpChallenge | undefined {
   if (own(fields, 'error') !== STEP_UP_ERROR) return undefined
-  const acr = own(fields, 'acr_values')
-  const acrValues =
-    acr == null
-      ? []
-      : typeof acr === 'string'
-        ? splitAcrValues(acr)
-        : // Entries are split too: an acr value cannot contain a space, since acr_values is
-          // space-separated on the wire (OpenID Connect Core §3.1.2.1).
-          Array.isArray(acr) && acr.every((entry) => typeof entry === 'string')
-          ? acr.flatMap(splitAcrValues)
-          : undefined
+  // A string, an array of strings, or nothing (`[]`). Array entries are split too: an acr value
+  // cannot contain a space, since acr_values is space-separated on the wire (OpenID Connect
+  // Core §3.1.2.1).
+  const acr: unknown[] = [own(fields, 'acr_values') ?? []].flat()
   // Any other type makes it no readable challenge, rather than silently accepting any acr.
-  if (!acrValues) return undefined
-  const challenge: StepUpChallenge = { acrValues, source }
+  if (!acr.every((entry) => typeof entry === 'string')) return undefined
+  const challenge: StepUpChallenge = { acrValues: acr.flatMap(splitAcrValues), source }
   if (scheme) challenge.scheme = scheme
   const maxAge = own(fields, 'max_age')
   // JSON's -0 is an integer >= 0; `+ 0` reports it as 0.
-  if (typeof maxAge === 'number' ? Number.isInteger(maxAge) && maxAge >= 0 && maxAge < 1e15 : typeof maxAge === 'string' && MAX_AGE.test(maxAge)) {
+  // A number is held to the same 1 to 15 digits as a string: String() writes a non-negative
+  // integer below 1e15 as plain digits (-0 as "0"), and anything else (a fraction, a sign,
+  // an exponent, NaN) with a character MAX_AGE refuses.
+  if ((typeof maxAge === 'number' || typeof maxAge === 'string') && MAX_AGE.test(String(maxAge))) {
     challenge.maxAge = Number(maxAge) + 0
   }
   const description = own(fields, 'error_description')
@@ -167,7 +163,7 @@ function fromFields(fields: Readonly<Record<string, unknown>>, source: StepUpCha
 }
 
 function splitAcrValues(value: string): string[] {
-  return value.split(ACR_SEPARATOR).filter((entry) => entry !== '')
+  return value.match(ACR_ENTRY) ?? []
 }
 
 /** JSON MIME type per WHATWG MIME Sniffing, judged on the essence (type/subtype, lower-cased). */
@@ -176,11 +172,11 @@ function isJsonContentType(contentType: string | null): boolean {
 }
 
 /**
- * The body of a clone as text, or `undefined` when it is unavailable or larger than
- * {@link MAX_BODY_BYTES}. The clone's stream is read with a byte cap, so a large body
- * without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
+ * The body of a clone parsed as JSON, or `undefined` when it is unavailable, larger than
+ * {@link MAX_BODY_BYTES} or not JSON. The clone's stream is read with a byte cap, so a large
+ * body without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
  */
-async function readCappedText(response: Response): Promise<string | undefined> {
+async function readCappedJson(response: Response): Promise<unknown> {
   if (response.bodyUsed) return undefined
   const length = response.headers.get('content-length')
   if (length !== null && /^[0-9]+$/.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
@@ -189,37 +185,27 @@ async function readCappedText(response: Response): Promise<string | undefined> {
     const copy = response.clone()
     const body: unknown = copy.body
     if (body === null) return undefined
-    if (!isReadableStream(body)) {
+    let text: string
+    if (isReadableStream(body)) {
+      // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
+      const bytes = await readAtMost(body, MAX_BODY_BYTES)
+      if (!bytes) return undefined
+      // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
+      text = new TextDecoder().decode(bytes)
+    } else {
       // A Response-like object without a stream: fall back to text() and check after.
-      const text = await copy.text()
-      return text.length > MAX_BODY_BYTES ? undefined : text
+      text = await copy.text()
+      if (text.length > MAX_BODY_BYTES) return undefined
     }
-    // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
-    const bytes = await readAtMost(body, MAX_BODY_BYTES)
-    if (!bytes) return undefined
-    // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
-    return new TextDecoder().decode(bytes)
+    return JSON.parse(text)
   } catch {
-    // clone() of a locked or used body, a stream that errors: no readable challenge.
+    // clone() of a locked or used body, a stream that errors, a body that is not JSON: no readable challenge.
     return undefined
   }
 }
 
 function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
   return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function'
-}
-
-function assertResponse(value: unknown): asserts value is Response {
-  const candidate = value as Partial<Response> | null
-  must(
-    typeof candidate === 'object' &&
-      candidate !== null &&
-      typeof candidate.status === 'number' &&
-      typeof candidate.headers?.get === 'function' &&
-      typeof candidate.clone === 'function',
-    'response',
-    'a Response',
-  )
 }
 
 /** An own property only: a parameter named `constructor` must not find Object's. */

@@ -23,15 +23,15 @@ export type UnsavedReason = 'stream_body' | 'file_body' | 'body_too_large'
  * with files are not, because they cannot be reproduced faithfully or cheaply.
  */
 export async function saveRequest(request: Request, originalBody: unknown): Promise<SavedRequest | UnsavedReason> {
-  if (isReadableStream(originalBody)) return 'stream_body'
-  if (typeof FormData !== 'undefined' && originalBody instanceof FormData) {
-    for (const value of originalBody.values()) if (typeof value !== 'string') return 'file_body'
+  if (typeof ReadableStream !== 'undefined' && originalBody instanceof ReadableStream) return 'stream_body'
+  if (typeof FormData !== 'undefined' && originalBody instanceof FormData && [...originalBody.values()].some((value) => typeof value !== 'string')) {
+    return 'file_body'
   }
-  const headers: Array<[string, string]> = []
-  request.headers.forEach((value, name) => {
-    if (name !== 'authorization' && name !== 'dpop') headers.push([name, value])
-  })
-  const saved: SavedRequest = { method: request.method, url: request.url, headers }
+  const saved: SavedRequest = {
+    method: request.method,
+    url: request.url,
+    headers: [...request.headers].filter(([name]) => name !== 'authorization' && name !== 'dpop'),
+  }
   if (request.body) {
     const bytes = await readAtMost(request.body, MAX_SAVED_BODY)
     if (!bytes) return 'body_too_large'
@@ -45,8 +45,4 @@ export function restoreRequest(saved: SavedRequest): Request {
   const init: RequestInit = { method: saved.method, headers: saved.headers }
   if (saved.body !== undefined) init.body = base64ToBytes(saved.body)
   return new Request(saved.url, init)
-}
-
-function isReadableStream(value: unknown): boolean {
-  return typeof ReadableStream !== 'undefined' && value instanceof ReadableStream
 }

@@ -29,27 +29,16 @@ export interface TokenRecord {
  */
 export const alive = (t: TokenRecord, nowMs: number): boolean => t.refreshToken !== undefined || t.expiresAt === undefined || t.expiresAt > nowMs
 
+/** At most this many tokens are held. */
 const MAX_TOKENS = 8
-
-/**
- * Whether a held token can be offered to an endpoint with this requirement: acr acceptable,
- * not expired (or renewable), and authenticated within `maxAge` (a refresh never renews that). No clock-skew allowance here: a token that
- * is only "probably" fresh enough costs a challenge; the one after a flow gets the allowance.
- */
-export function satisfies(token: TokenRecord, requirement: Requirement, acceptAcr: AcceptAcr, nowMs: number): boolean {
-  if (!alive(token, nowMs) || !acceptAcr(requirement.acrValues, token.acr)) return false
-  if (requirement.maxAge !== undefined) {
-    if (token.authTime === undefined || token.authTime + requirement.maxAge < Math.floor(nowMs / 1000)) return false
-  }
-  return true
-}
 
 /**
  * The tokens held for one client: the baseline login token and elevated ones, newest last.
  * An elevated token never silently replaces the baseline (DESIGN.md).
  */
 export class TokenSet {
-  tokens: TokenRecord[]
+  /** Oldest first. Set by the constructor (`declare`: no separate field initialiser). */
+  declare tokens: TokenRecord[]
 
   constructor(tokens: TokenRecord[] = []) {
     this.tokens = tokens
@@ -61,13 +50,20 @@ export class TokenSet {
     return live.find((t) => !t.requirement) ?? live.at(-1)
   }
 
-  /** The newest token that meets `requirement`, if any. */
+  /**
+   * The newest token that `allowed` lets through and that can be offered to an endpoint with
+   * `requirement`: acr acceptable, not expired (or renewable), and authenticated within
+   * `maxAge` (a refresh never renews that). No clock-skew allowance here: a token that is only
+   * "probably" fresh enough costs a challenge; the one after a flow gets the allowance.
+   */
   find(requirement: Requirement, acceptAcr: AcceptAcr, nowMs: number, allowed: (token: TokenRecord) => boolean = () => true): TokenRecord | undefined {
-    for (let i = this.tokens.length - 1; i >= 0; i--) {
-      const token = this.tokens[i]!
-      if (allowed(token) && satisfies(token, requirement, acceptAcr, nowMs)) return token
-    }
-    return undefined
+    return this.tokens.findLast(
+      (t) =>
+        allowed(t) &&
+        alive(t, nowMs) &&
+        acceptAcr(requirement.acrValues, t.acr) &&
+        (requirement.maxAge === undefined || !(t.authTime === undefined || t.authTime + requirement.maxAge < Math.floor(nowMs / 1000))),
+    )
   }
 
   /** The newest unexpired token obtained for exactly this requirement (or the login, for none). */
@@ -83,12 +79,12 @@ export class TokenSet {
 
   /** Add a token, replacing the one obtained for the same requirement (or the baseline). */
   add(token: TokenRecord, sameKey: (a: TokenRecord, b: TokenRecord) => boolean): void {
-    this.tokens = this.tokens.filter((t) => !sameKey(t, token))
-    this.tokens.push(token)
-    if (this.tokens.length > MAX_TOKENS) {
+    const tokens = (this.tokens = this.tokens.filter((t) => !sameKey(t, token)))
+    tokens.push(token)
+    if (tokens.length > MAX_TOKENS) {
       // Evict the oldest elevated token; the baseline is what every other request relies on.
-      const oldest = this.tokens.findIndex((t) => t.requirement)
-      this.tokens.splice(oldest === -1 ? 0 : oldest, 1)
+      const oldest = tokens.findIndex((t) => t.requirement)
+      tokens.splice(oldest === -1 ? 0 : oldest, 1)
     }
   }
 

@@ -71,7 +71,7 @@ export class StepUpError extends Error {
   /** Always `'StepUpError'`, so {@link isStepUpError} works across realms (popups, iframes). */
   override readonly name = 'StepUpError'
   /** The stable reason; see {@link StepUpErrorCode}. */
-  readonly code: StepUpErrorCode
+  declare readonly code: StepUpErrorCode
   /** The challenge that started the step-up, when there was one. */
   declare readonly challenge?: StepUpChallenge
   /** The OP's `error` value, for errors the OP sent to the callback. */
@@ -88,14 +88,11 @@ export class StepUpError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     // Non-enumerable: a challenge or cause must not end up in JSON logs by accident.
-    define(this, 'challenge', options.challenge)
-    define(this, 'opError', options.opError)
-    define(this, 'opErrorDescription', options.opErrorDescription)
+    for (const key of ['challenge', 'opError', 'opErrorDescription'] as const) {
+      const value = options[key]
+      if (value !== undefined) Object.defineProperty(this, key, { value, configurable: true })
+    }
   }
-}
-
-function define(target: object, key: string, value: unknown): void {
-  if (value !== undefined) Object.defineProperty(target, key, { value, enumerable: false, configurable: true })
 }
 
 /**
@@ -111,10 +108,11 @@ function define(target: object, key: string, value: unknown): void {
  * ```
  */
 export function isStepUpError(error: unknown, code?: StepUpErrorCode): error is StepUpError {
-  if (!(error instanceof StepUpError)) {
-    if (typeof error !== 'object' || error === null || (error as { name?: unknown }).name !== 'StepUpError') return false
-  }
-  return code === undefined || (error as StepUpError).code === code
+  // typeof 'object' keeps out functions (the StepUpError class itself is named 'StepUpError'); `?.` null.
+  return (
+    (error instanceof StepUpError || (typeof error === 'object' && (error as { name?: unknown } | null)?.name === 'StepUpError')) &&
+    (code === undefined || (error as StepUpError).code === code)
+  )
 }
 
 /** The callback's `state` belongs to no pending flow: one message wherever that is found. */

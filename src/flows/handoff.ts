@@ -5,7 +5,8 @@ export const POPUP_NAME = 'stepup-fetch-popup'
 /** Same-origin channel, for popups whose `opener` a COOP page on the OP severed. */
 export const CHANNEL_NAME = 'stepup-fetch'
 const CALLBACK = 'stepup-fetch:callback'
-const ACK = 'stepup-fetch:ack'
+/** The opener's answer to a callback, `{ type: ACK, state }`: the popup may close. */
+export const ACK = 'stepup-fetch:ack'
 /** How long a popup without `opener` waits for the opener to confirm over BroadcastChannel. */
 const ACK_WAIT_MS = 1000
 
@@ -14,12 +15,20 @@ export interface CallbackMessage {
   url: string
 }
 
-export function isCallbackMessage(data: unknown): data is CallbackMessage {
-  return typeof data === 'object' && data !== null && (data as CallbackMessage).type === CALLBACK && typeof (data as CallbackMessage).url === 'string'
-}
-
-export function ackMessage(state: string): { type: typeof ACK; state: string } {
-  return { type: ACK, state }
+/**
+ * The `state` of a callback message's URL (`null` when the URL has none or is not a URL), or
+ * `undefined` when `data` is no callback message.
+ */
+export function callbackState(data: unknown): string | null | undefined {
+  // `?.` on a primitive reads undefined: only an object with our type passes.
+  if ((data as CallbackMessage | undefined)?.type === CALLBACK && typeof (data as CallbackMessage).url === 'string') {
+    try {
+      return new URL((data as CallbackMessage).url).searchParams.get('state')
+    } catch {
+      return null
+    }
+  }
+  return undefined
 }
 
 export function openChannel(): BroadcastChannel | undefined {

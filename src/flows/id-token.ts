@@ -27,7 +27,7 @@ export function verifyClaims(claims: Record<string, unknown>, requirement: Requi
   const { challenge } = options
   const sub = claims['sub']
   if (typeof sub !== 'string') {
-    throw new StepUpError('invalid_response', 'the ID token has no "sub" claim: it is not valid OpenID Connect; check the OP', { challenge })
+    throw new StepUpError('invalid_response', 'the OP sent an ID token whose "sub" is wrong or missing; check the OP', { challenge })
   }
   if (options.expectedSubject !== undefined && sub !== options.expectedSubject) {
     throw new StepUpError(
@@ -43,13 +43,14 @@ export function verifyClaims(claims: Record<string, unknown>, requirement: Requi
     throw new StepUpError(
       'acr_not_satisfied',
       acr === undefined
-        ? `the ID token has no "acr" claim but ${wanted}; configure the OP to issue "acr"`
+        ? `the ID token has no "acr" claim but ${wanted}; configure the OP to issue it`
         : `the user got acr ${JSON.stringify(acr)} but ${wanted}; the OP may treat acr_values as a hint (try requestAcrWith: 'claims')`,
       { challenge },
     )
   }
   const rawAuthTime = claims['auth_time']
-  const authTime = typeof rawAuthTime === 'number' && Number.isFinite(rawAuthTime) ? rawAuthTime : undefined
+  // Number.isFinite is false for anything but a finite number (no coercion).
+  const authTime = Number.isFinite(rawAuthTime) ? (rawAuthTime as number) : undefined
   if (requirement?.maxAge !== undefined) {
     if (authTime === undefined) {
       throw new StepUpError(

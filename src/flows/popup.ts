@@ -1,5 +1,5 @@
 import { stateMismatch, StepUpError } from '../errors/step-up-error.js'
-import { ackMessage, isCallbackMessage, openChannel, POPUP_NAME } from './handoff.js'
+import { ACK, callbackState, openChannel, POPUP_NAME, type CallbackMessage } from './handoff.js'
 import type { Interaction } from './interaction.js'
 import { redirect } from './redirect.js'
 
@@ -76,24 +76,22 @@ export function popup(options: PopupOptions = {}): Interaction {
         }
         settle()
       }
-      const accept = (url: string): void => {
-        if (expectedState) channel?.postMessage(ackMessage(expectedState))
-        finish(() => resolve(url), true)
+      const accept = (event: MessageEvent<CallbackMessage>): void => {
+        if (expectedState) channel?.postMessage({ type: ACK, state: expectedState })
+        finish(() => resolve(event.data.url), true)
       }
       const onMessage = (event: MessageEvent): void => {
         // Only our own popup, on the redirect URI's origin, may answer (DESIGN.md "Popup hand-off").
-        if (event.source !== win || event.origin !== redirectOrigin || !isCallbackMessage(event.data)) return
-        if (stateOf(event.data.url) !== expectedState) {
-          finish(() => reject(stateMismatch()), true)
-          return
-        }
-        accept(event.data.url)
+        const state = event.source === win && event.origin === redirectOrigin ? callbackState(event.data) : undefined
+        if (state === undefined) return
+        if (state !== expectedState) finish(() => reject(stateMismatch()), true)
+        else accept(event)
       }
       const onAbort = (): void => finish(() => reject(ctx.signal.reason), true)
       if (channel) {
         channel.onmessage = (event: MessageEvent) => {
           // Other tabs' flows use the same channel: only our state is ours.
-          if (isCallbackMessage(event.data) && stateOf(event.data.url) === expectedState) accept(event.data.url)
+          if (callbackState(event.data) === expectedState) accept(event)
         }
       }
       window.addEventListener('message', onMessage)
@@ -136,17 +134,9 @@ export function popup(options: PopupOptions = {}): Interaction {
     return Promise.reject(
       new StepUpError(
         'popup_blocked',
-        'the browser blocked the step-up popup; start the step-up from a click (a "Verify it\'s you" button calling authorize()), or use popup({ fallback: \'redirect\' }) or popup({ fallback: \'user-action\' })',
+        `the browser blocked the popup; call authorize() from a click (a "Verify it's you" button), or use popup({ fallback: 'redirect' }) or popup({ fallback: 'user-action' })`,
       ),
     )
-  }
-}
-
-function stateOf(url: string): string | null {
-  try {
-    return new URL(url).searchParams.get('state')
-  } catch {
-    return null
   }
 }
 

@@ -24,14 +24,16 @@ export function must(ok: unknown, name: string, what: string, ...value: [unknown
 
 /** A bad value, for a message: never throws (BigInt, cycles, symbols) and never hides NaN. */
 function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : ['number', 'bigint', 'boolean', 'undefined'].includes(typeof value) || value === null ? String(value) : typeof value
+  const type = typeof value
+  return type === 'string' ? JSON.stringify(value) : value !== null && (type === 'object' || type === 'function' || type === 'symbol') ? type : String(value)
 }
 
 export function parseAbsoluteUrl(value: string, name: string): URL {
   try {
     return new URL(value)
   } catch {
-    throw codedTypeError(`"${name}" must be an absolute URL, got ${JSON.stringify(value)}`, 'ERR_INVALID_ARG_VALUE')
+    // Throws `"name" must be an absolute URL, got "value"` (ERR_INVALID_ARG_VALUE).
+    must(false, name, 'an absolute URL', value)
   }
 }
 
