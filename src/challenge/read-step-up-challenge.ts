@@ -1,7 +1,6 @@
 import { parseWwwAuthenticate } from './parse-www-authenticate.js'
 import type { StepUpChallenge } from './types.js'
 import { must } from '../utils/assert.js'
-import { readAtMost } from '../utils/read-at-most.js'
 
 /** The OAuth error code that marks a step-up challenge, RFC 9470 §3. */
 const STEP_UP_ERROR = 'insufficient_user_authentication'
@@ -173,39 +172,22 @@ function isJsonContentType(contentType: string | null): boolean {
 
 /**
  * The body of a clone parsed as JSON, or `undefined` when it is unavailable, larger than
- * {@link MAX_BODY_BYTES} or not JSON. The clone's stream is read with a byte cap, so a large
- * body without `Content-Length` is abandoned after 64 KiB instead of buffered whole.
+ * {@link MAX_BODY_BYTES} or not JSON. The clone is taken now; reading it (with a byte cap, so a
+ * large body without `Content-Length` is abandoned after 64 KiB instead of buffered whole) is in
+ * body.ts, loaded on first use: only APIs that hide their header send body challenges.
  */
 async function readCappedJson(response: Response): Promise<unknown> {
   if (response.bodyUsed) return undefined
   const length = response.headers.get('content-length')
   if (length !== null && /^[0-9]+$/.test(length) && Number(length) > MAX_BODY_BYTES) return undefined
+  let copy: Response
   try {
     // Read a clone: the caller gets the response back with its body unread.
-    const copy = response.clone()
-    const body: unknown = copy.body
-    if (body === null) return undefined
-    let text: string
-    if (isReadableStream(body)) {
-      // Too large (or not bytes at all): cancelling one branch of the clone's tee leaves the caller's intact.
-      const bytes = await readAtMost(body, MAX_BODY_BYTES)
-      if (!bytes) return undefined
-      // Like Response.text(): UTF-8, BOM stripped, invalid bytes replaced.
-      text = new TextDecoder().decode(bytes)
-    } else {
-      // A Response-like object without a stream: fall back to text() and check after.
-      text = await copy.text()
-      if (text.length > MAX_BODY_BYTES) return undefined
-    }
-    return JSON.parse(text)
+    copy = response.clone()
   } catch {
-    // clone() of a locked or used body, a stream that errors, a body that is not JSON: no readable challenge.
-    return undefined
+    return undefined // a locked or used body
   }
-}
-
-function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
-  return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function'
+  return import('./body.js').then((body) => body.readJson(copy, MAX_BODY_BYTES), () => undefined)
 }
 
 /** An own property only: a parameter named `constructor` must not find Object's. */

@@ -5,7 +5,7 @@
 // download it with popups (issue 5: size).
 import type { PendingFlow } from '../flows/authorization-request.js'
 import { stateMismatch } from '../errors/step-up-error.js'
-import { deliverToOpener } from '../flows/handoff.js'
+import { deliverToOpener } from '../flows/deliver.js'
 import { readJson, writeJson } from '../store/session.js'
 import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } from './replayable-body.js'
 import type { Requirement } from './requirement.js'

@@ -96,7 +96,6 @@ export function popup(options: PopupOptions = {}): Interaction {
       }
       window.addEventListener('message', onMessage)
       ctx.signal.addEventListener('abort', onAbort, { once: true })
-      if (ctx.signal.aborted) onAbort()
       const poll = setInterval(() => {
         if (!win.closed) {
           closedSince = undefined
@@ -112,6 +111,8 @@ export function popup(options: PopupOptions = {}): Interaction {
           finish(() => reject(new StepUpError('timeout', `the popup did not finish within ${options.timeout} ms; try again`)), true)
         }, options.timeout)
       }
+      // Already cancelled: last, once everything finish() tears down exists.
+      if (ctx.signal.aborted) onAbort()
     })
     const win = open()
     if (win) return watch(win)

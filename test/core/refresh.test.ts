@@ -275,7 +275,7 @@ describe('a session that ends', () => {
         return body === undefined
           ? new HttpResponse(null, { status })
           : text
-            ? new HttpResponse(JSON.stringify(body), { status, headers: { 'content-type': 'text/plain', ...headers } })
+            ? new HttpResponse(JSON.stringify(body), { status, headers: { 'content-type': 'text/plain', ...(headers ?? {}) } })
             : HttpResponse.json(body, { status, ...(headers ? { headers } : {}) })
       }),
     )

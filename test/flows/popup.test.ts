@@ -132,6 +132,13 @@ describe('popup()', () => {
     await expect(pending).rejects.toBe(reason)
     expect(win.close).toHaveBeenCalled()
   })
+  it('started with an already-aborted signal: rejects with its reason and closes the popup', async () => {
+    const { win } = fakePopup()
+    const controller = new AbortController()
+    controller.abort(new Error('gone'))
+    await expect(popup()(authorizationUrl(), context(controller))).rejects.toThrow('gone')
+    expect(win.close).toHaveBeenCalled()
+  })
 })
 
 describe('handleCallback() in the popup', () => {
