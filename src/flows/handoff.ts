@@ -4,6 +4,7 @@
 export const POPUP_NAME = 'stepup-fetch-popup'
 /** Same-origin channel, for popups whose `opener` a COOP page on the OP severed. */
 export const CHANNEL_NAME = 'stepup-fetch'
+/** The popup's message to its opener, `{ type: CALLBACK, url }`: the callback URL. */
 export const CALLBACK = 'stepup-fetch:callback'
 /** The opener's answer to a callback, `{ type: ACK, state }`: the popup may close. */
 export const ACK = 'stepup-fetch:ack'
