@@ -331,6 +331,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return { authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
   }
   setState(tokenSnapshot())
+  /** Show a failure in the state (not a cancellation: that is no error to show), then throw it. */
+  const fail = (failure: StepUpError): StepUpError => {
+    if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
+    return failure
+  }
 
   const saveTokens = (record: TokenRecord): void => {
     // A plain login as somebody else is a user switch: nothing of the old user survives it.
@@ -519,10 +524,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
       setState({ status: 'authorizing', error: undefined, challenge: undefined, ...tokenSnapshot() })
       return record
     } catch (error) {
-      const failure = toStepUpError(error, flow)
       // A cancelled flow is nobody's failure to show; the queue's settle hook tidies the status.
-      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
-      throw failure
+      throw fail(toStepUpError(error, flow))
     }
   }
   /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
@@ -742,9 +745,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!pending) {
       pending = redirectMode()
         .catch((error: unknown) => {
-          const failure = chunkError(error)
-          setState({ status: 'error', error: failure })
-          throw failure
+          throw fail(chunkError(error))
         })
         .then((mode) => mode.processCallback(host, url, state))
         .finally(() => callbacks.delete(state))
@@ -764,10 +765,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
       await redeem(url, saved, undefined)
     } catch (error) {
       writeJson(keys.resume, undefined)
-      const failure = toStepUpError(error, { challenge: undefined })
       // Cancelled by logout(), which has already reset the state: reject the caller only.
-      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
-      throw failure
+      throw fail(toStepUpError(error, { challenge: undefined }))
     } finally {
       callbacksInFlight--
       // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
