@@ -284,11 +284,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const routes = new Map<string, Requirement>()
   /** Requirements the API refused a token for: that token is never offered for them again. */
   const rejections = new WeakMap<TokenRecord, Set<string>>()
-  const rejectedFor = (token: TokenRecord): Set<string> => {
-    let set = rejections.get(token)
-    if (!set) rejections.set(token, (set = new Set()))
-    return set
-  }
   const findToken = (requirement: Requirement): TokenRecord | undefined => {
     const key = requirementKey(requirement)
     return tokens.find(requirement, acceptAcr, Date.now(), (t) => !rejections.get(t)?.has(key))
@@ -670,7 +665,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
       discardBody(spare)
       return response
     }
-    discardBody(response)
     const original = (request ??= new Request(url.href, init))
     const stepUp = async (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
@@ -681,8 +675,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
-    const requirement = remember(route, toRequirement(challenge))
-    if (token) refuse(token, requirement)
+    const requirement = refused(response, token, route, challenge)
     let next = await usable(findToken(requirement))
     const held = next !== undefined
     next ??= await stepUp(requirement, challenge)
@@ -693,9 +686,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
       // request is allowed, and retry once more with what it brings.
-      discardBody(retried)
-      const demanded = remember(route, toRequirement(again))
-      refuse(next, demanded)
+      const demanded = refused(retried, next, route, again)
       next = await stepUp(demanded, again)
       signal?.throwIfAborted()
       retried = await sendRetry(next, false)
@@ -703,8 +694,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     signal?.throwIfAborted()
     if (!again) return retried
-    discardBody(retried)
-    refuse(next, remember(route, toRequirement(again)))
+    refused(retried, next, route, again)
     throw loopDetected(method, url, again)
   }
 
@@ -715,7 +705,17 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (routes.size > 256) routes.delete(routes.keys().next().value!)
     return requirement
   }
-  const refuse = (token: TokenRecord, requirement: Requirement): void => void rejectedFor(token).add(requirementKey(requirement))
+  /** The API refused `token` with `challenge` on `route`: drop the response, remember and return what it asks for. */
+  const refused = (response: Response, token: TokenRecord | undefined, route: string, challenge: StepUpChallenge): Requirement => {
+    discardBody(response)
+    const requirement = remember(route, toRequirement(challenge))
+    if (token) {
+      let set = rejections.get(token)
+      if (!set) rejections.set(token, (set = new Set()))
+      set.add(requirementKey(requirement))
+    }
+    return requirement
+  }
 
   // --- public API ----------------------------------------------------------------------------
   const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
@@ -796,8 +796,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const response = await sendWith(request, token, baseFetch)
       const again = await challengeOf(response, url, true)
       if (again) {
-        discardBody(response)
-        refuse(token, remember(route, toRequirement(again)))
+        refused(response, token, route, again)
         throw loopDetected(request.method, url, again)
       }
       return response
