@@ -321,11 +321,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
     }
   }
-  const tokenSnapshot = (): StatePatch => {
+  const showTokens = (patch?: StatePatch): void => {
     const newest = tokens.tokens.at(-1)
-    return { authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
+    setState({ authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime, ...patch })
   }
-  setState(tokenSnapshot())
+  showTokens()
   /** Show a failure in the state (not a cancellation: that is no error to show), then throw it. */
   const fail = (failure: StepUpError): StepUpError => {
     if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
@@ -370,7 +370,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!tokens.tokens.some(dead)) return
     tokens.tokens = tokens.tokens.filter((t) => !dead(t))
     store.save(tokens.tokens)
-    setState({ ...tokenSnapshot(), expired: !tokens.tokens.length || undefined })
+    showTokens({ expired: !tokens.tokens.length || undefined })
   }
   /**
    * One refresh per token (single flight). The promise stays: whoever still holds the old record
@@ -392,8 +392,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const started = epoch
     try {
       const as = await discover()
-      const run = (extra?: { headers: Record<string, string> }): Promise<TokenResult> =>
-        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, { headers: extra?.headers })
+      const run = (extra: { headers?: Record<string, string> } = {}): Promise<TokenResult> =>
+        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, extra)
       // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
       const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint, run) : run())
       // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
@@ -516,7 +516,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       const record = await untilAborted(redeem(callback, pending, flow.challenge, signal), signal)
       // Still 'authorizing' (whatever happened meanwhile); the settle hook ends it when nothing else waits.
-      setState({ status: 'authorizing', error: undefined, challenge: undefined, ...tokenSnapshot() })
+      showTokens({ status: 'authorizing', error: undefined, challenge: undefined })
       return record
     } catch (error) {
       // A cancelled flow is nobody's failure to show; the queue's settle hook tidies the status.
@@ -773,7 +773,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       toTabs((shared) => shared.redirecting(false))
     }
     const result = ready()
-    setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
+    showTokens({ status: queue.busy() ? 'authorizing' : 'idle' })
     return result
   }
 
@@ -833,7 +833,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
           // same DPoP key (the origin's, from IndexedDB), or to none.
           alive: (t, now) => alive(t, now) && (options.dpop ? !dpopJkt || t.jkt === dpopJkt : t.tokenType !== 'DPoP'),
           key: requirementKey,
-          changed: (patch) => (store.save(tokens.tokens), setState(patch ?? tokenSnapshot())),
+          changed: (patch) => (store.save(tokens.tokens), patch ? setState(patch) : showTokens()),
         }),
         () => undefined,
       )
