@@ -206,13 +206,6 @@ export interface StepUp {
   logout(): void
 }
 
-/** Report an error like an uncaught one, without interrupting the caller. */
-function reportError(error: unknown): void {
-  const scope = globalThis as { reportError?: (error: unknown) => void }
-  if (typeof scope.reportError === 'function') scope.reportError(error)
-  else console.error('[stepup-fetch] a subscribe() listener threw:', error)
-}
-
 const warned = new Set<string>()
 function warnOnce(key: string, message: string): void {
   if (warned.has(key)) return
@@ -317,7 +310,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
         listener()
       } catch (error) {
         // A broken UI listener must not break the SDK's flows: report it like an uncaught error.
-        reportError(error)
+        // (the page's reportError(), when it has one, else the console).
+        if (typeof reportError === 'function') reportError(error)
+        else console.error('[stepup-fetch] a subscribe() listener threw:', error)
       }
     }
   }
@@ -580,7 +575,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // (data: URLs) are not kept.
     const key = verdicts && typeof input === 'string' && input.length < 2048 ? (/^[a-z][a-z\d+.-]*:\/\//i.test(input) ? input : `${baseUrl()} ${input}`) : undefined
     if (key !== undefined && verdicts!.has(key)) return verdicts!.get(key)
-    let url = resolveUrl(input)
+    let url: URL | undefined
+    try {
+      // Resolve exactly as fetch will (it stringifies anything that is not a Request: a URL of
+      // another realm, a String object). Checking one URL and sending to another would leak the token.
+      url = new URL(isRequest(input) ? input.url : String(input), baseUrl())
+    } catch {
+      // not a URL: fetch rejects it, with no token sent
+    }
     if (url && !isProtected(url)) url = undefined
     if (key !== undefined) {
       if (verdicts!.size >= 64) verdicts!.clear()
@@ -612,7 +614,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     let request = plain ? undefined : new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
     if (request && request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
-    const method = request?.method ?? normalizeMethod(init?.method)
+    // As fetch does: any value becomes a string; only the six standard methods are upper-cased.
+    let method = request?.method ?? String(init?.method === undefined ? 'GET' : init.method)
+    if (/^(?:delete|get|head|options|post|put)$/i.test(method)) method = method.toUpperCase()
     const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined)
     const route = routeOf(method, url)
     const known = routes.get(route)
@@ -866,13 +870,6 @@ function discardBody(body: Body | undefined): void {
   void body?.body?.cancel().catch(() => {})
 }
 
-/** Fetch's method normalization: the six standard methods are upper-cased, others kept as sent. */
-/** As fetch does: any value becomes a string; only the six standard methods are upper-cased. */
-function normalizeMethod(value: unknown = 'GET'): string {
-  const method = String(value)
-  return method === 'GET' || !/^(?:delete|get|head|options|post|put)$/i.test(method) ? method : method.toUpperCase()
-}
-
 /** A Request, also one from another realm (an iframe), where `instanceof` says no. */
 function isRequest(input: unknown): input is Request {
   return typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
@@ -894,17 +891,6 @@ function loopDetected(method: string, url: URL, challenge: StepUpChallenge): Ste
 function baseUrl(): string | undefined {
   const scope = globalThis as { document?: { baseURI?: string }; location?: Location }
   return scope.document?.baseURI ?? scope.location?.href
-}
-
-function resolveUrl(input: RequestInfo | URL): URL | undefined {
-  // fetch stringifies anything that is not a Request (a URL of another realm, a String object).
-  const raw = isRequest(input) ? input.url : String(input)
-  try {
-    // Resolve exactly as fetch will. Checking one URL and sending to another would leak the token.
-    return new URL(raw, baseUrl())
-  } catch {
-    return undefined
-  }
 }
 
 /** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
