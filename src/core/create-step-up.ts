@@ -561,7 +561,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
         `a 401 from ${url.origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
       )
       setState({ diagnostic })
-      warnOnce(`unreadable:${url.origin}`, diagnostic.message)
+      // Once per origin (the development warnings' keys, 'acr:…' and 'continue', are no origins).
+      if (!warned.has(url.origin)) {
+        warned.add(url.origin)
+        console.warn(`[stepup-fetch] ${diagnostic.message}`)
+      }
     }
     return undefined
   }
