@@ -899,17 +899,12 @@ function baseUrl(): string | undefined {
 
 /** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {}) // its own failure no longer matters, and must not go unhandled
-    return Promise.reject(signal.reason)
-  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
-      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
-    )
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    // Handled also once aborted: its own failure no longer matters, and must not go unhandled.
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
 }
 
