@@ -886,7 +886,7 @@ function routeOf(method: string, url: URL): string {
 function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
   return new StepUpError(
     'loop_detected',
-    `${method} ${url.href} was challenged again after a step-up: the API refuses the new token (align its acr and max_age rules with its challenge)`,
+    `${method} ${url.href} was challenged again after a step-up; align the API's acr and max_age rules with its challenge`,
     { challenge },
   )
 }
