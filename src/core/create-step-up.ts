@@ -610,7 +610,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // Anything else is a Request first, which also throws where fetch would (credentials in the URL).
     // Only with our own underlying fetch (a custom one keeps receiving a Request), for a string or
     // URL, and headers that can be read twice (the retry reads them again).
-    const headers = init?.headers
+    let headers: HeadersInit | undefined = init?.headers
     const plain =
       !options.dpop && !userFetch && !exchange && (typeof input === 'string' || input instanceof URL) && init?.body == null && !url.username && !url.password &&
       (!init || Object.getPrototypeOf(init) === Object.prototype) &&
@@ -644,7 +644,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     } else {
       // Without headers of the app's own, a plain record: fetch validates it once, where a
       // Headers object would be validated twice (here and again inside fetch).
-      let headers: HeadersInit | undefined = init?.headers
       if (token) {
         if (headers) (headers = new Headers(headers)).set('authorization', authorizationHeader(token))
         else headers = { authorization: authorizationHeader(token) }
