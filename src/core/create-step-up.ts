@@ -267,7 +267,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
   // unbound, because browsers reject window.fetch invoked on another object.
-  const baseFetch: typeof fetch = userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init)
+  const baseFetch: typeof fetch = (input, init) => (userFetch ? userFetch(input, init) : globalThis.fetch(input, init))
   const prefix = `stepup-fetch:${options.clientId}:`
   const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume`, done: `${prefix}done` }
   const store: TokenStore = storage === 'session' ? sessionStore(keys.tokens) : memoryStore()
@@ -282,7 +282,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return tokens.find(requirement, acceptAcr, Date.now(), (t) => !rejections.get(t)?.has(key))
   }
   // The OP is reached through the same fetch as the API; http: only for a loopback issuer.
-  const client: OAuthClient = { clientId: options.clientId, fetch: (url, init) => baseFetch(url, init), insecure, clockTolerance }
+  const client: OAuthClient = { clientId: options.clientId, fetch: baseFetch, insecure, clockTolerance }
 
   let metadata: Promise<Metadata> | undefined
   const discover = (): Promise<Metadata> => {
