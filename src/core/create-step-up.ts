@@ -869,26 +869,20 @@ function resolveInteraction(interaction: StepUpOptions['interaction']): Interact
 }
 
 /** Release a body nobody will read (a challenged response, an unneeded spare copy). */
-function discardBody(body: Body | undefined): void {
-  void body?.body?.cancel().catch(() => {})
-}
+const discardBody = (body: Body | undefined): void => void body?.body?.cancel().catch(() => {})
 
 /** A Request, also one from another realm (an iframe), where `instanceof` says no. */
-function isRequest(input: unknown): input is Request {
-  return typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
-}
+const isRequest = (input: unknown): input is Request =>
+  typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
 
-function routeOf(method: string, url: URL): string {
-  return `${method} ${url.origin}${url.pathname}`
-}
+const routeOf = (method: string, url: URL): string => `${method} ${url.origin}${url.pathname}`
 
-function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
-  return new StepUpError(
+const loopDetected = (method: string, url: URL, challenge: StepUpChallenge): StepUpError =>
+  new StepUpError(
     'loop_detected',
     `${method} ${url.href} was challenged again after a step-up; align the API's acr and max_age rules with its challenge`,
     { challenge },
   )
-}
 
 /** What fetch resolves a relative URL against: the document's base URL (<base href> included), else the worker's location. */
 function baseUrl(): string | undefined {
@@ -914,9 +908,8 @@ function interactionError(error: unknown, flow: Flow<TokenRecord>): StepUpError 
 }
 
 /** A chunk of the SDK that import() could not load (a deploy replaced it, the network, CSP). */
-function chunkError(error: unknown): StepUpError {
-  return new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
-}
+const chunkError = (error: unknown): StepUpError =>
+  new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
 
 /** Every failure leaves as a StepUpError that carries the flow's challenge. */
 function toStepUpError(error: unknown, flow: { challenge: StepUpChallenge | undefined; controller?: AbortController }): StepUpError {
