@@ -262,7 +262,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   optional('dpop', 'boolean')
   optional('shareAcrossTabs', 'boolean')
   const clockTolerance = options.clockTolerance ?? 30
-  must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
+  must(Number.isFinite(clockTolerance) && clockTolerance >= 0, 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
