@@ -285,13 +285,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const client: OAuthClient = { clientId: options.clientId, fetch: baseFetch, insecure, clockTolerance }
 
   let metadata: Promise<Metadata> | undefined
-  const discover = (): Promise<Metadata> => {
-    metadata ??= fetchMetadata(issuer, client).catch((error: unknown) => {
+  const discover = (): Promise<Metadata> =>
+    (metadata ??= fetchMetadata(issuer, client).catch((error: unknown) => {
       metadata = undefined // a failed discovery is retried by the next flow
       throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
-    })
-    return metadata
-  }
+    }))
 
   // --- state -------------------------------------------------------------------------------
   let state: StepUpState = { status: 'idle', authenticated: false }
