@@ -206,13 +206,6 @@ export interface StepUp {
   logout(): void
 }
 
-/** Report an error like an uncaught one, without interrupting the caller. */
-function reportError(error: unknown): void {
-  const scope = globalThis as { reportError?: (error: unknown) => void }
-  if (typeof scope.reportError === 'function') scope.reportError(error)
-  else console.error('[stepup-fetch] a subscribe() listener threw:', error)
-}
-
 const warned = new Set<string>()
 function warnOnce(key: string, message: string): void {
   if (warned.has(key)) return
@@ -269,12 +262,12 @@ export function createStepUp(options: StepUpOptions): StepUp {
   optional('dpop', 'boolean')
   optional('shareAcrossTabs', 'boolean')
   const clockTolerance = options.clockTolerance ?? 30
-  must(typeof clockTolerance === 'number' && clockTolerance >= 0 && Number.isFinite(clockTolerance), 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
+  must(Number.isFinite(clockTolerance) && clockTolerance >= 0, 'clockTolerance', 'a non-negative number of seconds', clockTolerance)
 
   const userFetch = options.fetch
   // Looked up per call, so a fetch patched later (msw, polyfills) is the one used; called
   // unbound, because browsers reject window.fetch invoked on another object.
-  const baseFetch: typeof fetch = userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init)
+  const baseFetch: typeof fetch = (input, init) => (userFetch ? userFetch(input, init) : globalThis.fetch(input, init))
   const prefix = `stepup-fetch:${options.clientId}:`
   const keys = { tokens: `${prefix}tokens`, redirect: `${prefix}redirect`, resume: `${prefix}resume`, done: `${prefix}done` }
   const store: TokenStore = storage === 'session' ? sessionStore(keys.tokens) : memoryStore()
@@ -284,26 +277,19 @@ export function createStepUp(options: StepUpOptions): StepUp {
   const routes = new Map<string, Requirement>()
   /** Requirements the API refused a token for: that token is never offered for them again. */
   const rejections = new WeakMap<TokenRecord, Set<string>>()
-  const rejectedFor = (token: TokenRecord): Set<string> => {
-    let set = rejections.get(token)
-    if (!set) rejections.set(token, (set = new Set()))
-    return set
-  }
   const findToken = (requirement: Requirement): TokenRecord | undefined => {
     const key = requirementKey(requirement)
     return tokens.find(requirement, acceptAcr, Date.now(), (t) => !rejections.get(t)?.has(key))
   }
   // The OP is reached through the same fetch as the API; http: only for a loopback issuer.
-  const client: OAuthClient = { clientId: options.clientId, fetch: (url, init) => baseFetch(url, init), insecure, clockTolerance }
+  const client: OAuthClient = { clientId: options.clientId, fetch: baseFetch, insecure, clockTolerance }
 
   let metadata: Promise<Metadata> | undefined
-  const discover = (): Promise<Metadata> => {
-    metadata ??= fetchMetadata(issuer, client).catch((error: unknown) => {
+  const discover = (): Promise<Metadata> =>
+    (metadata ??= fetchMetadata(issuer, client).catch((error: unknown) => {
       metadata = undefined // a failed discovery is retried by the next flow
       throw new StepUpError('discovery_error', `OP metadata from ${issuer.href} failed: ${messageOf(error)}; check "issuer" and the OP's CORS`, { cause: error })
-    })
-    return metadata
-  }
+    }))
 
   // --- state -------------------------------------------------------------------------------
   let state: StepUpState = { status: 'idle', authenticated: false }
@@ -322,15 +308,22 @@ export function createStepUp(options: StepUpOptions): StepUp {
         listener()
       } catch (error) {
         // A broken UI listener must not break the SDK's flows: report it like an uncaught error.
-        reportError(error)
+        // (the page's reportError(), when it has one, else the console).
+        if (typeof reportError === 'function') reportError(error)
+        else console.error('[stepup-fetch] a subscribe() listener threw:', error)
       }
     }
   }
-  const tokenSnapshot = (): StatePatch => {
+  const showTokens = (patch?: StatePatch): void => {
     const newest = tokens.tokens.at(-1)
-    return { authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime }
+    setState({ authenticated: newest !== undefined, expired: undefined, sub: newest?.sub, acr: newest?.acr, amr: newest?.amr, authTime: newest?.authTime, ...patch })
   }
-  setState(tokenSnapshot())
+  showTokens()
+  /** Show a failure in the state (not a cancellation: that is no error to show), then throw it. */
+  const fail = (failure: StepUpError): StepUpError => {
+    if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
+    return failure
+  }
 
   const saveTokens = (record: TokenRecord): void => {
     // A plain login as somebody else is a user switch: nothing of the old user survives it.
@@ -370,7 +363,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!tokens.tokens.some(dead)) return
     tokens.tokens = tokens.tokens.filter((t) => !dead(t))
     store.save(tokens.tokens)
-    setState({ ...tokenSnapshot(), expired: !tokens.tokens.length || undefined })
+    showTokens({ expired: !tokens.tokens.length || undefined })
   }
   /**
    * One refresh per token (single flight). The promise stays: whoever still holds the old record
@@ -392,8 +385,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const started = epoch
     try {
       const as = await discover()
-      const run = (extra?: { headers: Record<string, string> }): Promise<TokenResult> =>
-        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, { headers: extra?.headers })
+      const run = (extra: { headers?: Record<string, string> } = {}): Promise<TokenResult> =>
+        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, extra)
       // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
       const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint, run) : run())
       // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
@@ -516,13 +509,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
       }
       const record = await untilAborted(redeem(callback, pending, flow.challenge, signal), signal)
       // Still 'authorizing' (whatever happened meanwhile); the settle hook ends it when nothing else waits.
-      setState({ status: 'authorizing', error: undefined, challenge: undefined, ...tokenSnapshot() })
+      showTokens({ status: 'authorizing', error: undefined, challenge: undefined })
       return record
     } catch (error) {
-      const failure = toStepUpError(error, flow)
       // A cancelled flow is nobody's failure to show; the queue's settle hook tidies the status.
-      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
-      throw failure
+      throw fail(toStepUpError(error, flow))
     }
   }
   /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
@@ -568,7 +559,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
         `a 401 from ${url.origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
       )
       setState({ diagnostic })
-      warnOnce(`unreadable:${url.origin}`, diagnostic.message)
+      // Once per origin (the development warnings' keys, 'acr:…' and 'continue', are no origins).
+      if (!warned.has(url.origin)) {
+        warned.add(url.origin)
+        console.warn(`[stepup-fetch] ${diagnostic.message}`)
+      }
     }
     return undefined
   }
@@ -582,7 +577,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // (data: URLs) are not kept.
     const key = verdicts && typeof input === 'string' && input.length < 2048 ? (/^[a-z][a-z\d+.-]*:\/\//i.test(input) ? input : `${baseUrl()} ${input}`) : undefined
     if (key !== undefined && verdicts!.has(key)) return verdicts!.get(key)
-    let url = resolveUrl(input)
+    let url: URL | undefined
+    try {
+      // Resolve exactly as fetch will (it stringifies anything that is not a Request: a URL of
+      // another realm, a String object). Checking one URL and sending to another would leak the token.
+      url = new URL(isRequest(input) ? input.url : String(input), baseUrl())
+    } catch {
+      // not a URL: fetch rejects it, with no token sent
+    }
     if (url && !isProtected(url)) url = undefined
     if (key !== undefined) {
       if (verdicts!.size >= 64) verdicts!.clear()
@@ -606,7 +608,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     // Anything else is a Request first, which also throws where fetch would (credentials in the URL).
     // Only with our own underlying fetch (a custom one keeps receiving a Request), for a string or
     // URL, and headers that can be read twice (the retry reads them again).
-    const headers = init?.headers
+    let headers: HeadersInit | undefined = init?.headers
     const plain =
       !options.dpop && !userFetch && !exchange && (typeof input === 'string' || input instanceof URL) && init?.body == null && !url.username && !url.password &&
       (!init || Object.getPrototypeOf(init) === Object.prototype) &&
@@ -614,7 +616,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     let request = plain ? undefined : new Request(input, init)
     // Belt and braces: the URL the request will really go to must be the one we checked.
     if (request && request.url !== url.href && !isProtected(new URL(request.url))) return send(request)
-    const method = request?.method ?? normalizeMethod(init?.method)
+    // As fetch does: any value becomes a string; only the six standard methods are upper-cased.
+    let method = request?.method ?? String(init?.method === undefined ? 'GET' : init.method)
+    if (/^(?:delete|get|head|options|post|put)$/i.test(method)) method = method.toUpperCase()
     const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined)
     const route = routeOf(method, url)
     const known = routes.get(route)
@@ -638,7 +642,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     } else {
       // Without headers of the app's own, a plain record: fetch validates it once, where a
       // Headers object would be validated twice (here and again inside fetch).
-      let headers: HeadersInit | undefined = init?.headers
       if (token) {
         if (headers) (headers = new Headers(headers)).set('authorization', authorizationHeader(token))
         else headers = { authorization: authorizationHeader(token) }
@@ -667,7 +670,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
       discardBody(spare)
       return response
     }
-    discardBody(response)
     const original = (request ??= new Request(url.href, init))
     const stepUp = async (requirement: Requirement, found: StepUpChallenge): Promise<TokenRecord> => {
       const flow = queue.join(requirement, { challenge: found, force: false })
@@ -678,8 +680,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
 
     // The API just said no to this token for this requirement, whatever our own check thinks.
-    const requirement = remember(route, toRequirement(challenge))
-    if (token) refuse(token, requirement)
+    const requirement = refused(response, token, route, challenge)
     let next = await usable(findToken(requirement))
     const held = next !== undefined
     next ??= await stepUp(requirement, challenge)
@@ -690,9 +691,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (again && held) {
       // A token we already held was refused too: that was no step-up yet, so run the one this
       // request is allowed, and retry once more with what it brings.
-      discardBody(retried)
-      const demanded = remember(route, toRequirement(again))
-      refuse(next, demanded)
+      const demanded = refused(retried, next, route, again)
       next = await stepUp(demanded, again)
       signal?.throwIfAborted()
       retried = await sendRetry(next, false)
@@ -700,8 +699,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     signal?.throwIfAborted()
     if (!again) return retried
-    discardBody(retried)
-    refuse(next, remember(route, toRequirement(again)))
+    refused(retried, next, route, again)
     throw loopDetected(method, url, again)
   }
 
@@ -712,7 +710,17 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (routes.size > 256) routes.delete(routes.keys().next().value!)
     return requirement
   }
-  const refuse = (token: TokenRecord, requirement: Requirement): void => void rejectedFor(token).add(requirementKey(requirement))
+  /** The API refused `token` with `challenge` on `route`: drop the response, remember and return what it asks for. */
+  const refused = (response: Response, token: TokenRecord | undefined, route: string, challenge: StepUpChallenge): Requirement => {
+    discardBody(response)
+    const requirement = remember(route, toRequirement(challenge))
+    if (token) {
+      let set = rejections.get(token)
+      if (!set) rejections.set(token, (set = new Set()))
+      set.add(requirementKey(requirement))
+    }
+    return requirement
+  }
 
   // --- public API ----------------------------------------------------------------------------
   const authorize = async (params: AuthorizeParams = {}): Promise<void> => {
@@ -742,9 +750,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     if (!pending) {
       pending = redirectMode()
         .catch((error: unknown) => {
-          const failure = chunkError(error)
-          setState({ status: 'error', error: failure })
-          throw failure
+          throw fail(chunkError(error))
         })
         .then((mode) => mode.processCallback(host, url, state))
         .finally(() => callbacks.delete(state))
@@ -764,17 +770,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
       await redeem(url, saved, undefined)
     } catch (error) {
       writeJson(keys.resume, undefined)
-      const failure = toStepUpError(error, { challenge: undefined })
       // Cancelled by logout(), which has already reset the state: reject the caller only.
-      if (failure.code !== 'aborted') setState({ status: 'error', error: failure })
-      throw failure
+      throw fail(toStepUpError(error, { challenge: undefined }))
     } finally {
       callbacksInFlight--
       // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
       toTabs((shared) => shared.redirecting(false))
     }
     const result = ready()
-    setState({ status: queue.busy() ? 'authorizing' : 'idle', ...tokenSnapshot() })
+    showTokens({ status: queue.busy() ? 'authorizing' : 'idle' })
     return result
   }
 
@@ -797,8 +801,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const response = await sendWith(request, token, baseFetch)
       const again = await challengeOf(response, url, true)
       if (again) {
-        discardBody(response)
-        refuse(token, remember(route, toRequirement(again)))
+        refused(response, token, route, again)
         throw loopDetected(request.method, url, again)
       }
       return response
@@ -835,7 +838,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
           // same DPoP key (the origin's, from IndexedDB), or to none.
           alive: (t, now) => alive(t, now) && (options.dpop ? !dpopJkt || t.jkt === dpopJkt : t.tokenType !== 'DPoP'),
           key: requirementKey,
-          changed: (patch) => (store.save(tokens.tokens), setState(patch ?? tokenSnapshot())),
+          changed: (patch) => (store.save(tokens.tokens), patch ? setState(patch) : showTokens()),
         }),
         () => undefined,
       )
@@ -864,33 +867,20 @@ function resolveInteraction(interaction: StepUpOptions['interaction']): Interact
 }
 
 /** Release a body nobody will read (a challenged response, an unneeded spare copy). */
-function discardBody(body: Body | undefined): void {
-  void body?.body?.cancel().catch(() => {})
-}
-
-/** Fetch's method normalization: the six standard methods are upper-cased, others kept as sent. */
-/** As fetch does: any value becomes a string; only the six standard methods are upper-cased. */
-function normalizeMethod(value: unknown = 'GET'): string {
-  const method = String(value)
-  return method === 'GET' || !/^(?:delete|get|head|options|post|put)$/i.test(method) ? method : method.toUpperCase()
-}
+const discardBody = (body: Body | undefined): void => void body?.body?.cancel().catch(() => {})
 
 /** A Request, also one from another realm (an iframe), where `instanceof` says no. */
-function isRequest(input: unknown): input is Request {
-  return typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
-}
+const isRequest = (input: unknown): input is Request =>
+  typeof input === 'object' && input !== null && (input instanceof Request || Object.prototype.toString.call(input) === '[object Request]')
 
-function routeOf(method: string, url: URL): string {
-  return `${method} ${url.origin}${url.pathname}`
-}
+const routeOf = (method: string, url: URL): string => `${method} ${url.origin}${url.pathname}`
 
-function loopDetected(method: string, url: URL, challenge: StepUpChallenge): StepUpError {
-  return new StepUpError(
+const loopDetected = (method: string, url: URL, challenge: StepUpChallenge): StepUpError =>
+  new StepUpError(
     'loop_detected',
-    `${method} ${url.href} was challenged again after a step-up: the API refuses the new token (align its acr and max_age rules with its challenge)`,
+    `${method} ${url.href} was challenged again after a step-up; align the API's acr and max_age rules with its challenge`,
     { challenge },
   )
-}
 
 /** What fetch resolves a relative URL against: the document's base URL (<base href> included), else the worker's location. */
 function baseUrl(): string | undefined {
@@ -898,30 +888,14 @@ function baseUrl(): string | undefined {
   return scope.document?.baseURI ?? scope.location?.href
 }
 
-function resolveUrl(input: RequestInfo | URL): URL | undefined {
-  // fetch stringifies anything that is not a Request (a URL of another realm, a String object).
-  const raw = isRequest(input) ? input.url : String(input)
-  try {
-    // Resolve exactly as fetch will. Checking one URL and sending to another would leak the token.
-    return new URL(raw, baseUrl())
-  } catch {
-    return undefined
-  }
-}
-
 /** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {}) // its own failure no longer matters, and must not go unhandled
-    return Promise.reject(signal.reason)
-  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
-      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
-    )
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    // Handled also once aborted: its own failure no longer matters, and must not go unhandled.
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
 }
 
@@ -932,9 +906,8 @@ function interactionError(error: unknown, flow: Flow<TokenRecord>): StepUpError 
 }
 
 /** A chunk of the SDK that import() could not load (a deploy replaced it, the network, CSP). */
-function chunkError(error: unknown): StepUpError {
-  return new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
-}
+const chunkError = (error: unknown): StepUpError =>
+  new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
 
 /** Every failure leaves as a StepUpError that carries the flow's challenge. */
 function toStepUpError(error: unknown, flow: { challenge: StepUpChallenge | undefined; controller?: AbortController }): StepUpError {
