@@ -600,6 +600,23 @@ describe('discovery: discover() vs processDiscoveryResponse()', () => {
 // ---------------------------------------------------------------------------------------------
 // 5. PKCE and random values
 
+describe('discovery for a loopback http: issuer (development)', () => {
+  const LOCAL = 'http://127.0.0.1:4000'
+  const local = (changes: Record<string, unknown>): Response =>
+    respond({ body: { issuer: LOCAL, authorization_endpoint: `${LOCAL}/auth`, token_endpoint: `${LOCAL}/token`, ...changes } })
+  const insecure = (reply: () => Response): OAuthClient => ({ ...ourClient(reply), insecure: true })
+
+  it('takes http: endpoints on loopback hosts', async () => {
+    await expect(discover(new URL(LOCAL), insecure(() => local({})))).resolves.toMatchObject({ issuer: LOCAL })
+    await expect(discover(new URL(LOCAL), insecure(() => local({ token_endpoint: 'http://localhost:4000/token' })))).resolves.toMatchObject({ issuer: LOCAL })
+  })
+
+  it('refuses an http: endpoint on any other host (its token request would go out in the clear)', async () => {
+    await expect(discover(new URL(LOCAL), insecure(() => local({ token_endpoint: 'http://evil.example/token' })))).rejects.toThrow(TypeError)
+    await expect(discover(new URL(LOCAL), insecure(() => local({ authorization_endpoint: 'http://evil.example/auth' })))).rejects.toThrow(TypeError)
+  })
+})
+
 describe('PKCE: pkceChallenge() vs calculatePKCECodeChallenge()', () => {
   it('matches RFC 7636 Appendix B', async () => {
     // The RFC's code_challenge for its example verifier (and what node:crypto computes).
