@@ -749,8 +749,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     let pending = callbacks.get(state)
     if (!pending) {
       pending = redirectMode()
-        .catch((error: unknown) => {
-          throw fail(chunkError(error))
+        .catch((error: StepUpError) => {
+          throw fail(error)
         })
         .then((mode) => mode.processCallback(host, url, state))
         .finally(() => callbacks.delete(state))
@@ -783,8 +783,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
   }
 
   // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
-  const redirectMode = () => import('./redirect-mode.js')
-  const resume = async (): Promise<Response | undefined> => (await redirectMode().catch((error: unknown) => Promise.reject(chunkError(error)))).resumeSaved(host)
+  // A chunk that does not load fails every caller the same way: chunkError().
+  const redirectMode = () => import('./redirect-mode.js').catch((error: unknown) => Promise.reject(chunkError(error)))
+  const resume = async (): Promise<Response | undefined> => (await redirectMode()).resumeSaved(host)
   const host: RedirectHost = {
     keys, redirectUri: options.redirectUri, setState, isProtected, redeemRedirect,
     subject: () => tokens.subject(),
