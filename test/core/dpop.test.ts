@@ -6,6 +6,7 @@ import { createStepUpKy } from '../../src/ky/index.js'
 import type { FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
 import { useFakeServers } from '../msw/use-fake-servers.js'
+import { stubSessionStorage } from '../support/session-storage.js'
 
 // The SDK's own DPoP logic against the msw fakes, fast. The fake OP issues Bearer tokens, so the
 // fetch below relabels its token responses as DPoP (the fake API does not check proofs; the real
@@ -102,12 +103,7 @@ describe('dpop: true', () => {
   })
 
   it('tokens bound to a key that is gone (a reload without IndexedDB) are dropped: signed out, nothing sent with them', async () => {
-    const storage = new Map<string, string>()
-    vi.stubGlobal('sessionStorage', {
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-      removeItem: (k: string) => void storage.delete(k),
-    })
+    const storage = stubSessionStorage()
     const before = client({ storage: 'session' })
     await before.authorize()
     expect(JSON.parse(storage.get(`stepup-fetch:${CLIENT_ID}:tokens`)!)[0]).toMatchObject({ tokenType: 'DPoP', jkt: expect.any(String) })
@@ -122,12 +118,7 @@ describe('dpop: true', () => {
   })
 
   it('turning dpop off: DPoP-bound tokens in sessionStorage are not sent without their proof', async () => {
-    const storage = new Map<string, string>()
-    vi.stubGlobal('sessionStorage', {
-      getItem: (k: string) => storage.get(k) ?? null,
-      setItem: (k: string, v: string) => void storage.set(k, v),
-      removeItem: (k: string) => void storage.delete(k),
-    })
+    const storage = stubSessionStorage()
     await client({ storage: 'session' }).authorize()
     const after = client({ storage: 'session', dpop: false })
     expect(after.getState().authenticated).toBe(false)

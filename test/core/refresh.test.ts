@@ -4,6 +4,7 @@ import { createStepUp, type StepUpOptions } from '../../src/index.js'
 import type { FakeApi } from '../msw/fake-api.js'
 import { API, CLIENT_ID, ISSUER, REDIRECT_URI, type FakeOp } from '../msw/fake-op.js'
 import { useFakeServers } from '../msw/use-fake-servers.js'
+import { stubSessionStorage } from '../support/session-storage.js'
 
 // Token expiry, refresh (rotation, single flight) and the session that ends: the SDK's own logic
 // against the msw fake OP. The same paths against the real OP are in test/integration/refresh.test.ts.
@@ -318,12 +319,7 @@ describe('a session that ends', () => {
 
 describe("storage: 'session'", () => {
   it('persists the refresh token with the access token, and a reload can refresh', async () => {
-    const items = new Map<string, string>()
-    vi.stubGlobal('sessionStorage', {
-      getItem: (key: string) => items.get(key) ?? null,
-      setItem: (key: string, value: string) => void items.set(key, value),
-      removeItem: (key: string) => void items.delete(key),
-    })
+    const items = stubSessionStorage()
     await signedIn({ refreshTokens: true }, { storage: 'session' })
     const stored = JSON.parse(items.get(`stepup-fetch:${CLIENT_ID}:tokens`)!) as Array<{ refreshToken?: string }>
     expect(stored[0]!.refreshToken).toMatch(/^rt-/)
