@@ -8,7 +8,7 @@ import type { DpopClient } from '../dpop/dpop.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
 import { redirect } from '../flows/redirect.js'
-import { discover as fetchMetadata, grant, type Metadata, type OAuthClient, type TokenResult } from '../flows/oauth.js'
+import { discover as fetchMetadata, grant, type Metadata, type OAuthClient } from '../flows/oauth.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { sessionStore, writeJson } from '../store/session.js'
 import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
@@ -381,41 +381,18 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
     return pending
   }
-  const renew = async (token: TokenRecord): Promise<TokenRecord | undefined> => {
+  /** The refresh grant, loaded on the first refresh (refresh.ts); a chunk that does not load is a failure that may pass. */
+  const renew = (token: TokenRecord): Promise<TokenRecord | undefined> => {
     const started = epoch
-    try {
-      const as = await discover()
-      const run = (extra: { headers?: Record<string, string> } = {}): Promise<TokenResult> =>
-        grant(as, client, { grant_type: 'refresh_token', refresh_token: token.refreshToken! }, extra)
-      // A DPoP-bound refresh token is spent with a proof of the same key (RFC 9449 §5).
-      const result = await (options.dpop ? (await useDpop()).grant(as.token_endpoint, run) : run())
-      // OIDC Core §12.2: same subject. The assurance is the original authentication's: a
-      // refresh never raises it, whatever a new ID token says about acr or auth_time.
-      if (result.claims && result.claims['sub'] !== token.sub) {
-        drop((t) => t === token)
-        return undefined
-      }
-      // Rotation: the new refresh token replaces the spent one.
-      const next = withTokens(token, result)
-      // In the old record's place (the baseline stays the baseline); when it is gone (logout,
-      // a user switch) the answer belongs to nobody.
-      const index = tokens.tokens.indexOf(token)
-      if (epoch !== started || index < 0) return undefined
-      tokens.tokens[index] = next
-      const refused = rejections.get(token)
-      if (refused) rejections.set(next, refused)
-      store.save(tokens.tokens)
-      toTabs((tabs) => tabs.publish(next))
-      return next
-    } catch (error) {
-      // The OP refused this refresh for good (RFC 6749 §5.2: invalid_grant, a spent, expired or
-      // revoked token; or the request or client is wrong): that token is gone. Anything else may
-      // pass and the next request tries again: network, 5xx, a rate limit (429 too_many_requests),
-      // temporarily_unavailable, a DPoP proof the OP did not like (a rotated nonce, clock skew).
-      if (isStepUpError(error) && /^(invalid_(grant|request|client|scope)|unauthorized_client|unsupported_grant_type)$/.test(String(error.opError))) drop((t) => t === token)
-      else refreshes.delete(token)
-      return undefined
-    }
+    return import('./refresh.js').then(
+      (module) => module.renew(token, started, [discover, client, grant, withTokens, options.dpop ? useDpop : undefined, tokens, () => epoch, drop, (next) => {
+        const refused = rejections.get(token)
+        if (refused) rejections.set(next, refused)
+        store.save(tokens.tokens)
+        toTabs((tabs) => tabs.publish(next))
+      }, refreshes]),
+      () => void refreshes.delete(token),
+    )
   }
   /** Due for a refresh: it has a refresh token and less than 10% of its lifetime (at most 30 s) is left. */
   const stale = (token: TokenRecord | undefined): token is TokenRecord & { expiresAt: number } =>
@@ -593,7 +570,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
     return url
   }
 
-  const authorizationHeader = (token: TokenRecord): string => `${token.tokenType} ${token.accessToken}`
+  // One string per token, built once: a new one per request costs fetch a copy and a check of
+  // about 1 KB each time, about 1% of a loopback request (bench/RESULTS.md).
+  const headerValues = new WeakMap<TokenRecord, string>()
+  const authorizationHeader = (token: TokenRecord): string => {
+    let value = headerValues.get(token)
+    if (value === undefined) headerValues.set(token, (value = `${token.tokenType} ${token.accessToken}`))
+    return value
+  }
 
   const stepUpFetch = async (input: RequestInfo | URL, init?: ExchangeInit): Promise<Response> => {
     // An adapter (ky) may time each API exchange; the step-up between them is never timed.

@@ -289,6 +289,25 @@ describe('a session that ends', () => {
     expect(refreshes).toBe(dropped ? 1 : 2)
   })
 
+  it('a refresh chunk that does not load is a failure that may pass: the token stays, the next request tries again', async () => {
+    const stepUp = await signedIn()
+    vi.doMock('../../src/core/refresh.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module')
+    })
+    try {
+      later(280) // less than 30 s left: a refresh is due, the old token is still good
+      expect((await stepUp.fetch(`${API}/balance`)).status).toBe(200)
+      expect(op.refreshRequests).toHaveLength(0)
+      expect(stepUp.getState()).toMatchObject({ authenticated: true })
+    } finally {
+      vi.doUnmock('../../src/core/refresh.js')
+    }
+    later(1)
+    await stepUp.fetch(`${API}/balance`)
+    expect(op.refreshRequests).toHaveLength(1)
+    expect(sent().at(-1)).not.toBe(sent()[0])
+  })
+
   it('without a refresh token an expired session says so, sends no token and never prompts', async () => {
     const stepUp = await signedIn({ expiresIn: 60 })
     expect(stepUp.getState()).toMatchObject({ authenticated: true })
