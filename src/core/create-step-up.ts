@@ -529,19 +529,9 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const challenge = await readStepUpChallenge(response)
     if (challenge || response.status !== 401 || !sentToken || response.headers.has('www-authenticate')) return challenge
     const pageOrigin = globalThis.location?.origin
-    if (pageOrigin !== undefined && pageOrigin !== url.origin) {
-      // Cross-origin: the browser hides WWW-Authenticate unless the API exposes it (Fetch §3.2.3).
-      const diagnostic = new StepUpError(
-        'challenge_unreadable',
-        `a 401 from ${url.origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
-      )
-      setState({ diagnostic })
-      // Once per origin (the development warnings' keys, 'acr:…' and 'continue', are no origins).
-      if (!warned.has(url.origin)) {
-        warned.add(url.origin)
-        console.warn(`[stepup-fetch] ${diagnostic.message}`)
-      }
-    }
+    // Cross-origin, and the browser hid the challenge: the diagnostic (challenge_unreadable) is a
+    // chunk of its own; one that does not load leaves the response as it is.
+    if (pageOrigin !== undefined && pageOrigin !== url.origin) await import('../challenge/unreadable.js').then((module) => module.unreadable(url.origin, setState), () => {})
     return undefined
   }
 

@@ -57,6 +57,25 @@ describe('cross-origin challenges', () => {
     expect(op.authorizations).toHaveLength(1)
   })
 
+  it('passes the 401 through untouched when the diagnostic chunk does not load', async () => {
+    vi.doMock('../../src/challenge/unreadable.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module')
+    })
+    try {
+      extra = [http.get(`${API}/hidden`, () => new HttpResponse('nope', { status: 401 }))]
+      const stepUp = client()
+      await stepUp.authorize()
+      const res = await stepUp.fetch(`${API}/hidden`)
+      expect(res.status).toBe(401)
+      expect(await res.text()).toBe('nope')
+      expect(stepUp.getState()).toMatchObject({ status: 'idle', authenticated: true })
+      expect(stepUp.getState().diagnostic).toBeUndefined()
+      expect(op.authorizations).toHaveLength(1)
+    } finally {
+      vi.doUnmock('../../src/challenge/unreadable.js')
+    }
+  })
+
   it('does not report a 401 sent without a token (a plain "sign in first")', async () => {
     extra = [http.get(`${API}/hidden`, () => new HttpResponse(null, { status: 401 }))]
     const stepUp = client()
