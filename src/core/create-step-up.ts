@@ -1,9 +1,9 @@
 import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
-import { isStepUpError, StepUpError } from '../errors/step-up-error.js'
+import { isStepUpError, messageOf, StepUpError, type StepUpErrorCode } from '../errors/step-up-error.js'
 import { createAuthorizationRequest, type PendingFlow, type RequestAcrWith } from '../flows/authorization-request.js'
-import { isAbortError, messageOf, redeemCallback, withTokens } from '../flows/callback.js'
+import { isAbortError, redeemCallback, withTokens } from '../flows/callback.js'
 import type { DpopClient } from '../dpop/dpop.js'
 import type { Interaction, InteractionContext } from '../flows/interaction.js'
 import { popup } from '../flows/popup.js'
@@ -410,20 +410,18 @@ export function createStepUp(options: StepUpOptions): StepUp {
   let forgetting: Promise<void> | undefined
   const useDpop = (): Promise<DpopClient> => {
     const opening: Promise<DpopClient> = (dpop ??= import('../dpop/dpop.js')
-      .then(async ({ openDpop }) => {
-        await forgetting
-        const opened = await openDpop(`${issuer.href} ${options.clientId}`)
-        // Signed out meanwhile: this key belongs to a session that is gone.
-        if (dpop !== opening) return opened
-        dpopJkt = opened.jkt
-        // Tokens bound to another key (one deleted by a logout, or lost with a memory key on
-        // reload) can never be used again: the session has ended.
-        drop((t) => t.jkt !== opened.jkt)
-        return opened
-      })
+      .then((module) => module.openKey(`${issuer.href} ${options.clientId}`, forgetting, (opened) => {
+        // Signed out meanwhile: this key belongs to a session that is gone. Else tokens bound to
+        // another key (one deleted by a logout, or lost with a memory key on reload) can never
+        // be used again: the session has ended.
+        if (dpop === opening) {
+          dpopJkt = opened.jkt
+          drop((t) => t.jkt !== opened.jkt)
+        }
+      }), (error: unknown) => Promise.reject(chunkError(error, 'DPoP', 'token_error')))
       .catch((error: unknown) => {
         if (dpop === opening) dpop = undefined // the next request tries again
-        throw new StepUpError('token_error', `DPoP could not be set up (${messageOf(error)}): it needs WebCrypto (a secure context) and the SDK's DPoP chunk`, { cause: error })
+        throw error
       }))
     return opening
   }
@@ -881,8 +879,8 @@ function interactionError(error: unknown, flow: Flow<TokenRecord>): StepUpError 
 }
 
 /** A chunk of the SDK that import() could not load (a deploy replaced it, the network, CSP). */
-const chunkError = (error: unknown): StepUpError =>
-  new StepUpError('authorization_error', `the SDK's redirect-mode chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
+const chunkError = (error: unknown, name = 'redirect-mode', code: StepUpErrorCode = 'authorization_error'): StepUpError =>
+  new StepUpError(code, `the SDK's ${name} chunk did not load (${messageOf(error)}); reload the page`, { cause: error })
 
 /** Every failure leaves as a StepUpError that carries the flow's challenge. */
 function toStepUpError(error: unknown, flow: { challenge: StepUpChallenge | undefined; controller?: AbortController }): StepUpError {

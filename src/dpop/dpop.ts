@@ -3,7 +3,7 @@
 // requests (src/flows/oauth.ts) carry them as a header and accept the `DPoP` token_type.
 import type { TokenResult } from '../flows/oauth.js'
 import { hasChallengeError } from '../challenge/invalid-token.js'
-import { StepUpError } from '../errors/step-up-error.js'
+import { messageOf, StepUpError } from '../errors/step-up-error.js'
 import { b64u, publicJwk, sha256, signEs256 } from './jws.js'
 import { deleteKey, loadOrCreateKey } from './key-store.js'
 
@@ -30,6 +30,22 @@ export interface DpopClient {
   send(request: Request, accessToken: string, send: (request: Request) => Promise<Response>): Promise<Response>
   /** Delete the key from IndexedDB (logout); the next sign-in makes a new one. */
   forget(): Promise<void>
+}
+
+/**
+ * The client's DPoP handle, opened after `after` (a logout's deletion of the previous key):
+ * {@link openDpop}, with its failure as a `token_error` that says what DPoP needs. `opened`
+ * sees the handle first (the client checks its tokens against the key).
+ */
+export async function openKey(id: string, after: Promise<void> | undefined, opened: (dpop: DpopClient) => void): Promise<DpopClient> {
+  try {
+    await after
+    const dpop = await openDpop(id)
+    opened(dpop)
+    return dpop
+  } catch (error) {
+    throw new StepUpError('token_error', `DPoP could not be set up (${messageOf(error)}): it needs WebCrypto (a secure context)`, { cause: error })
+  }
 }
 
 /**

@@ -119,3 +119,8 @@ export function isStepUpError(error: unknown, code?: StepUpErrorCode): error is 
 export function stateMismatch(challenge?: StepUpChallenge): StepUpError {
   return new StepUpError('state_mismatch', 'the callback belongs to no pending step-up (a stale tab, an old or forged link); start again from the app', { challenge })
 }
+
+/** What an unknown failure says, for a message of ours. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

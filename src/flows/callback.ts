@@ -1,4 +1,4 @@
-import { stateMismatch, StepUpError } from '../errors/step-up-error.js'
+import { messageOf, stateMismatch, StepUpError } from '../errors/step-up-error.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import type { TokenRecord } from '../core/tokens.js'
 import type { DpopClient } from '../dpop/dpop.js'
@@ -82,8 +82,4 @@ function tokenError(error: unknown, challenge: StepUpChallenge | undefined): Ste
 
 export function isAbortError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError')
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -117,6 +117,39 @@ describe('dpop: true', () => {
     expect(after.getState()).toMatchObject({ authenticated: false, expired: true })
   })
 
+  it('a key that cannot be made is a token_error that says what DPoP needs; the next sign-in tries again', async () => {
+    const generateKey = vi.spyOn(crypto.subtle, 'generateKey').mockRejectedValueOnce(new DOMException('not a secure context', 'NotSupportedError'))
+    try {
+      const stepUp = client()
+      const error: unknown = await stepUp.authorize().catch((e: unknown) => e)
+      expect(isStepUpError(error, 'token_error')).toBe(true)
+      expect((error as Error).message).toMatch(/^DPoP could not be set up \(not a secure context\): it needs WebCrypto/)
+      expect(stepUp.getState()).toMatchObject({ status: 'error', error, authenticated: false })
+      await stepUp.authorize()
+      expect(stepUp.getState()).toMatchObject({ status: 'idle', authenticated: true })
+      expect(generateKey).toHaveBeenCalledTimes(2)
+    } finally {
+      generateKey.mockRestore()
+    }
+  })
+
+  it('a DPoP chunk that does not load is a token_error that says so; the next sign-in tries again', async () => {
+    vi.doMock('../../src/dpop/dpop.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module')
+    })
+    const stepUp = client()
+    try {
+      const error: unknown = await stepUp.authorize().catch((e: unknown) => e)
+      expect(isStepUpError(error, 'token_error')).toBe(true)
+      expect((error as Error).message).toMatch(/^the SDK's DPoP chunk did not load \(.*\); reload the page$/)
+      expect(stepUp.getState()).toMatchObject({ status: 'error', error, authenticated: false })
+    } finally {
+      vi.doUnmock('../../src/dpop/dpop.js')
+    }
+    await stepUp.authorize()
+    expect(stepUp.getState()).toMatchObject({ status: 'idle', authenticated: true })
+  })
+
   it('turning dpop off: DPoP-bound tokens in sessionStorage are not sent without their proof', async () => {
     const storage = stubSessionStorage()
     await client({ storage: 'session' }).authorize()
