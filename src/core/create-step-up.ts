@@ -11,7 +11,7 @@ import { redirect } from '../flows/redirect.js'
 import { discover as fetchMetadata, grant, type Metadata, type OAuthClient } from '../flows/oauth.js'
 import { memoryStore, type TokenStore } from '../store/memory.js'
 import { sessionStore, writeJson } from '../store/session.js'
-import { codedTypeError, isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
+import { isLoopbackHttp, must, parseAbsoluteUrl } from '../utils/assert.js'
 import { viaExchange, type ExchangeInit } from './exchange.js'
 import { compileProtect, type Protect } from './protect.js'
 import type { RedirectHost, RedirectRecord } from './redirect-mode.js'
@@ -708,78 +708,12 @@ export function createStepUp(options: StepUpOptions): StepUp {
     await queue.wait(flow, params.signal, (reason) => new StepUpError('aborted', 'authorize() was cancelled', { cause: reason }))
   }
 
-  /** In-flight callbacks by state: a second call (React StrictMode) shares the first. */
-  const callbacks = new Map<string, Promise<CallbackResult>>()
-  const handleCallback = (input?: string | URL): Promise<CallbackResult> => {
-    let url: URL
-    try {
-      url = new URL(String(input ?? globalThis.location?.href))
-    } catch {
-      return Promise.reject(codedTypeError(`handleCallback() needs the callback URL, got ${JSON.stringify(String(input))}`, 'ERR_INVALID_ARG_VALUE'))
-    }
-    const state = url.searchParams.get('state') ?? ''
-    let pending = callbacks.get(state)
-    if (!pending) {
-      pending = redirectMode()
-        .catch((error: StepUpError) => {
-          throw fail(error)
-        })
-        .then((mode) => mode.processCallback(host, url, state))
-        .finally(() => callbacks.delete(state))
-      callbacks.set(state, pending)
-    }
-    return pending
-  }
-
-  /** On the redirect URI page, a redirect's callback: redeem it here (the rest is in redirect-mode.ts). */
-  const redeemRedirect = async (url: URL, saved: RedirectRecord, ready: () => CallbackResult): Promise<CallbackResult> => {
-    // Handled in the page that navigated away (an SPA route): its redirect flow can never
-    // settle, so cancel it; resume() is the one replay of the interrupted request.
-    queue.abortAll('the redirect step-up finished in this page; resume() replays the request')
-    callbacksInFlight++
-    setState({ status: 'authorizing', error: undefined })
-    try {
-      await redeem(url, saved, undefined)
-    } catch (error) {
-      writeJson(keys.resume, undefined)
-      // Cancelled by logout(), which has already reset the state: reject the caller only.
-      throw fail(toStepUpError(error, { challenge: undefined }))
-    } finally {
-      callbacksInFlight--
-      // Whatever it brought (its token is out already): the other tabs need not wait for it any more.
-      toTabs((shared) => shared.redirecting(false))
-    }
-    const result = ready()
-    showTokens({ status: queue.busy() ? 'authorizing' : 'idle' })
-    return result
-  }
-
-  // Redirect mode's steps are loaded only when they run (src/core/redirect-mode.ts).
-  // A chunk that does not load fails every caller the same way: chunkError().
-  const redirectMode = () => import('./redirect-mode.js').catch((error: unknown) => Promise.reject(chunkError(error)))
+  // Redirect mode, the redirect URI page and resume() are loaded only when they run
+  // (src/core/redirect-mode.ts), with what they need of this client as a tuple. A chunk that
+  // does not load fails every caller the same way: chunkError(), shown in the state.
+  const redirectMode = () => import('./redirect-mode.js').catch((error: unknown) => Promise.reject(fail(chunkError(error))))
+  const handleCallback = async (input?: string | URL): Promise<CallbackResult> => (await redirectMode()).handleCallback(host, input)
   const resume = async (): Promise<Response | undefined> => (await redirectMode()).resumeSaved(host)
-  const host: RedirectHost = {
-    keys, redirectUri: options.redirectUri, setState, isProtected, redeemRedirect,
-    subject: () => tokens.subject(),
-    signedIn: () => tokens.tokens.length > 0,
-    replay: async (request, requirement) => {
-      const url = new URL(request.url)
-      const route = routeOf(request.method, url)
-      if (requirement) remember(route, requirement)
-      // The replay is the retry this token was obtained for, so no freshness check (max_age=0
-      // must still work seconds later); only expiry counts. DPoP: tokens of a key that is gone go first.
-      if (options.dpop && tokens.tokens.length) await useDpop()
-      const token = await usable(tokens.obtainedFor(requirement, Date.now()))
-      if (!token) return undefined
-      const response = await sendWith(request, token, baseFetch)
-      const again = await challengeOf(response, url, true)
-      if (again) {
-        refused(response, token, route, again)
-        throw loopDetected(request.method, url, again)
-      }
-      return response
-    },
-  }
 
   const signOut = (): void => {
     epoch++
@@ -817,6 +751,12 @@ export function createStepUp(options: StepUpOptions): StepUp {
       )
     : undefined
   const toTabs = (use: (tabs: Tabs) => void): void => void tabs?.then((shared) => shared && use(shared))
+
+  // What redirect mode needs of this client (declared last: it lists the functions above).
+  const host: RedirectHost = [
+    keys, options.redirectUri, tokens, setState, isProtected, queue, redeem, (delta) => void (callbacksInFlight += delta), fail, toStepUpError, toTabs, showTokens,
+    remember, () => options.dpop && tokens.tokens.length ? useDpop() : undefined, usable, sendWith, baseFetch, challengeOf, refused, loopDetected, routeOf,
+  ]
 
   return {
     fetch: stepUpFetch as typeof fetch,
