@@ -1,4 +1,4 @@
-import { isInvalidTokenChallenge } from '../challenge/invalid-token.js'
+import { hasChallengeError, isInvalidTokenChallenge } from '../challenge/invalid-token.js'
 import { readStepUpChallenge } from '../challenge/read-step-up-challenge.js'
 import type { StepUpChallenge } from '../challenge/types.js'
 import { isStepUpError, messageOf, StepUpError, type StepUpErrorCode } from '../errors/step-up-error.js'
@@ -410,7 +410,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   let forgetting: Promise<void> | undefined
   const useDpop = (): Promise<DpopClient> => {
     const opening: Promise<DpopClient> = (dpop ??= import('../dpop/dpop.js')
-      .then((module) => module.openKey(`${issuer.href} ${options.clientId}`, forgetting, (opened) => {
+      .then((module) => module.openKey(`${issuer.href} ${options.clientId}`, forgetting, hasChallengeError, (opened) => {
         // Signed out meanwhile: this key belongs to a session that is gone. Else tokens bound to
         // another key (one deleted by a logout, or lost with a memory key on reload) can never
         // be used again: the session has ended.
@@ -529,7 +529,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
     const pageOrigin = globalThis.location?.origin
     // Cross-origin, and the browser hid the challenge: the diagnostic (challenge_unreadable) is a
     // chunk of its own; one that does not load leaves the response as it is.
-    if (pageOrigin !== undefined && pageOrigin !== url.origin) await import('../challenge/unreadable.js').then((module) => module.unreadable(url.origin, setState), () => {})
+    if (pageOrigin !== undefined && pageOrigin !== url.origin) await import('../challenge/unreadable.js').then((module) => module.unreadable(url.origin, setState, StepUpError), () => {})
     return undefined
   }
 

@@ -1,7 +1,6 @@
 // The refresh token grant (docs/decisions/0003-token-lifecycle.md), loaded with import() on the
 // first refresh: a page whose tokens never need one never downloads it.
 import type { DpopClient } from '../dpop/dpop.js'
-import { isStepUpError } from '../errors/step-up-error.js'
 import type { Metadata, OAuthClient, TokenResult } from '../flows/oauth.js'
 import type { TokenRecord, TokenSet } from './tokens.js'
 
@@ -60,7 +59,9 @@ export async function renew(token: TokenRecord, started: number, host: RefreshHo
     // revoked token; or the request or client is wrong): that token is gone. Anything else may
     // pass and the next request tries again: network, 5xx, a rate limit (429 too_many_requests),
     // temporarily_unavailable, a DPoP proof the OP did not like (a rotated nonce, clock skew).
-    if (isStepUpError(error) && /^(invalid_(grant|request|client|scope)|unauthorized_client|unsupported_grant_type)$/.test(String(error.opError))) drop((t) => t === token)
+    // (Only a StepUpError from the token endpoint carries opError; this chunk imports nothing of
+    // the first load's, so it reads the field without the class.)
+    if (/^(invalid_(grant|request|client|scope)|unauthorized_client|unsupported_grant_type)$/.test(String((error as { opError?: unknown } | null)?.opError))) drop((t) => t === token)
     else refreshes.delete(token)
     return undefined
   }

@@ -2,12 +2,17 @@
 // apps without DPoP never download it. The proofs are made here on WebCrypto; the core's token
 // requests (src/flows/oauth.ts) carry them as a header and accept the `DPoP` token_type.
 import type { TokenResult } from '../flows/oauth.js'
-import { hasChallengeError } from '../challenge/invalid-token.js'
 import { messageOf, StepUpError } from '../errors/step-up-error.js'
 import { b64u, publicJwk, sha256, signEs256 } from './jws.js'
 import { deleteKey, loadOrCreateKey } from './key-store.js'
 
 /** Runs one token request (code exchange or refresh) with these extra headers, and processes its response. */
+/**
+ * The challenge parser's `hasChallengeError` (challenge/invalid-token.ts), lent by the client:
+ * this chunk then shares no module with the first load but the error class (docs/decisions/0007-first-load.md).
+ */
+export type HasChallengeError = (value: string | null, error: string) => boolean
+
 export type GrantRun = (extra: { headers: Record<string, string> }) => Promise<TokenResult>
 
 /** A client's DPoP state: its key, and the nonces servers gave it, per origin. */
@@ -37,10 +42,10 @@ export interface DpopClient {
  * {@link openDpop}, with its failure as a `token_error` that says what DPoP needs. `opened`
  * sees the handle first (the client checks its tokens against the key).
  */
-export async function openKey(id: string, after: Promise<void> | undefined, opened: (dpop: DpopClient) => void): Promise<DpopClient> {
+export async function openKey(id: string, after: Promise<void> | undefined, hasError: HasChallengeError, opened: (dpop: DpopClient) => void): Promise<DpopClient> {
   try {
     await after
-    const dpop = await openDpop(id)
+    const dpop = await openDpop(id, hasError)
     opened(dpop)
     return dpop
   } catch (error) {
@@ -52,8 +57,9 @@ export async function openKey(id: string, after: Promise<void> | undefined, open
  * Load the client's DPoP key from IndexedDB, or create it (see {@link loadOrCreateKey}).
  *
  * @param id Which client the key belongs to (issuer and client id).
+ * @param hasError Whether a WWW-Authenticate value carries a challenge with that error (the nonce retry).
  */
-export async function openDpop(id: string): Promise<DpopClient> {
+export async function openDpop(id: string, hasError: HasChallengeError): Promise<DpopClient> {
   const { keyPair, jkt } = await loadOrCreateKey(id)
   const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: await publicJwk(keyPair.publicKey) }
   /**
@@ -114,7 +120,7 @@ export async function openDpop(id: string): Promise<DpopClient> {
     if (response.redirected && response.url && new URL(response.url).origin !== origin) return [response, false]
     // RFC 9449 §9: a server may hand out its next nonce on any response, a 200 included.
     remember(`rs ${origin}`, response)
-    return [response, response.status === 401 && !!response.headers.get('dpop-nonce') && hasChallengeError(response.headers.get('www-authenticate'), 'use_dpop_nonce')]
+    return [response, response.status === 401 && !!response.headers.get('dpop-nonce') && hasError(response.headers.get('www-authenticate'), 'use_dpop_nonce')]
   }
 
   const send: DpopClient['send'] = async (request, accessToken, transport) => {

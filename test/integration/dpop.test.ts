@@ -8,6 +8,7 @@ import * as oauth from 'oauth4webapi'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ACR_1FA, ACR_2FA } from '../../servers/op.js'
 import { createStepUp, isStepUpError, type Interaction, type StepUpOptions } from '../../src/index.js'
+import { hasChallengeError } from '../../src/challenge/invalid-token.js'
 import { openDpop } from '../../src/dpop/dpop.js'
 import { createUserAgent, type UserAgent } from '../servers/login.js'
 import { clientOf, useRealServers } from './real-servers.js'
@@ -312,7 +313,7 @@ describe('DPoP-bound refresh against the real OP', () => {
 describe('the DPoP key', () => {
   it('is an ES256 pair whose private half is not extractable (memory where there is no IndexedDB)', async () => {
     expect((globalThis as { indexedDB?: unknown }).indexedDB).toBeUndefined()
-    const dpop = await openDpop('https://op.example spa')
+    const dpop = await openDpop('https://op.example spa', hasChallengeError)
     const { privateKey, publicKey } = dpop.keyPair
     expect(privateKey.extractable).toBe(false)
     expect(publicKey.extractable).toBe(true)
@@ -321,6 +322,6 @@ describe('the DPoP key', () => {
     await expect(crypto.subtle.exportKey('pkcs8', privateKey)).rejects.toThrow()
     expect(dpop.jkt).toBe(await calculateJwkThumbprint((await crypto.subtle.exportKey('jwk', publicKey)) as JWK))
     // Each client instance has its own memory key.
-    expect((await openDpop('https://op.example spa')).jkt).not.toBe(dpop.jkt)
+    expect((await openDpop('https://op.example spa', hasChallengeError)).jkt).not.toBe(dpop.jkt)
   })
 })
