@@ -739,14 +739,15 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // Only in a browser window: on a server (SSR) one process serves many users, and Node 20 has BroadcastChannel.
   const tabs: Promise<Tabs | undefined> | undefined = options.shareAcrossTabs && typeof document !== 'undefined'
     ? import('../tabs/share-tabs.js').then(
-        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, {
-          tokens, routes, refreshes, rejections, find: findToken, run: runFlow, logout: signOut,
+        (module) => module.shareTabs(`${issuer.href} ${options.clientId}`, [
+          tokens, routes, refreshes, rejections,
           // A token of another tab is of use here only if it is bound as this tab binds: to the
           // same DPoP key (the origin's, from IndexedDB), or to none.
-          alive: (t, now) => alive(t, now) && (options.dpop ? !dpopJkt || t.jkt === dpopJkt : t.tokenType !== 'DPoP'),
-          key: requirementKey,
-          changed: (patch) => (store.save(tokens.tokens), patch ? setState(patch) : showTokens()),
-        }),
+          (t, now) => alive(t, now) && (options.dpop ? !dpopJkt || t.jkt === dpopJkt : t.tokenType !== 'DPoP'),
+          requirementKey, findToken, runFlow,
+          (patch) => (store.save(tokens.tokens), patch ? setState(patch) : showTokens()),
+          signOut,
+        ]),
         () => undefined,
       )
     : undefined

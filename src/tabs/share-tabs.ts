@@ -7,25 +7,29 @@ import { parseTabMessage, type TabMessage } from './messages.js'
 // Loaded by the core with a dynamic import() only when `shareAcrossTabs: true`, so apps that do
 // not share pay nothing for it. Choices and their reasons: docs/decisions/0005-tabs.md.
 
-/** What the client lends the tab sharing: its token set and bookkeeping (create-step-up.ts). */
-export interface TabsHost {
-  tokens: TokenSet
-  routes: Map<string, Requirement>
-  refreshes: WeakMap<TokenRecord, Promise<TokenRecord | undefined>>
-  rejections: WeakMap<TokenRecord, Set<string>>
+/**
+ * What the client lends the tab sharing: its token set and bookkeeping (create-step-up.ts). A
+ * tuple, not an object: the first load then carries no property names for it
+ * (docs/decisions/0007-first-load.md).
+ */
+export type TabsHost = [
+  tokens: TokenSet,
+  routes: Map<string, Requirement>,
+  refreshes: WeakMap<TokenRecord, Promise<TokenRecord | undefined>>,
+  rejections: WeakMap<TokenRecord, Set<string>>,
   /** Whether a token is still usable (unexpired, or renewable). Passed in, like `key`, so that this chunk imports nothing from the core's. */
-  alive(token: TokenRecord, nowMs: number): boolean
+  alive: (token: TokenRecord, nowMs: number) => boolean,
   /** A requirement as a key (the login's for none). */
-  key(requirement: Requirement | undefined): string
+  key: (requirement: Requirement | undefined) => string,
   /** The held token that meets a requirement (the core's own choice, refusals included). */
-  find(requirement: Requirement): TokenRecord | undefined
+  find: (requirement: Requirement) => TokenRecord | undefined,
   /** Run an authorization flow in this tab. */
-  run(flow: Flow<TokenRecord>): Promise<TokenRecord>
+  run: (flow: Flow<TokenRecord>) => Promise<TokenRecord>,
   /** Save the tokens and update the state (the token snapshot when no patch is given). */
-  changed(patch?: { [K in keyof StepUpState]?: StepUpState[K] | undefined }): void
+  changed: (patch?: { [K in keyof StepUpState]?: StepUpState[K] | undefined }) => void,
   /** Another tab signed out: sign out here too, without telling the others again. */
-  logout(): void
-}
+  logout: () => void,
+]
 
 /** Ends this tab's turn; `handedOver`: the flow got a token, which the other tabs should see before the lock. */
 type Release = (handedOver: boolean) => void
@@ -83,6 +87,7 @@ const REDIRECT_MS = 120_000
  * @returns `undefined` where there is no BroadcastChannel.
  */
 export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
+  const [tokenSet, routes, refreshes, rejections, alive, keyOf, find, runHere, changed, signOutHere] = host
   if (typeof BroadcastChannel === 'undefined') return undefined
   const channel = new BroadcastChannel(`stepup-fetch:tabs:${id}`)
   // Node (tests): an open channel must not keep the process alive.
@@ -117,40 +122,40 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
       // A closed channel or an uncloneable value: sharing is best effort, the flow goes on.
     }
   }
-  const sameRequirement = (a: TokenRecord, b: TokenRecord): boolean => host.key(a.requirement) === host.key(b.requirement)
+  const sameRequirement = (a: TokenRecord, b: TokenRecord): boolean => keyOf(a.requirement) === keyOf(b.requirement)
   /** A token another tab obtained: the rules of our own, and a refresh replaces its spent original in place. */
   const adopt = (record: TokenRecord, answer: boolean): void => {
-    const { tokens } = host
+    const tokens = tokenSet
     const now = Date.now()
     // Sent before the other tab heard our sign-out (a refresh, a hello answer in flight, a flow
     // that ended just before our logout reached it): not taken. A sign-in that starts after the
     // logout takes the user longer than LOGOUT_GRACE_MS at the OP.
-    if (record.obtainedAt <= signedOutAt + LOGOUT_GRACE_MS || !host.alive(record, now)) return
+    if (record.obtainedAt <= signedOutAt + LOGOUT_GRACE_MS || !alive(record, now)) return
     const sub = tokens.subject()
     if (sub !== undefined && sub !== record.sub) {
       // A plain sign-in as somebody else switches users here too (0001 #7); a step-up never
       // switches, and an answer to our hello never takes over a signed-in tab.
       if (answer || record.requirement) return
       tokens.clear()
-      host.routes.clear()
+      routes.clear()
     }
     const index = tokens.tokens.findIndex((t) => sameRequirement(t, record))
     // A dead token (expired with nothing to renew it) is as good as none: it blocks nothing.
-    const held = index >= 0 && host.alive(tokens.tokens[index]!, now) ? tokens.tokens[index] : undefined
+    const held = index >= 0 && alive(tokens.tokens[index]!, now) ? tokens.tokens[index] : undefined
     if (held && held.authTime === record.authTime) {
       // The same authentication, refreshed in another tab (or our own, echoed): the rotated refresh
       // token replaces the spent one, and whoever holds the old record gets this one (0003 #3).
       if (record.obtainedAt <= held.obtainedAt) return
       tokens.tokens[index] = record
-      if (!host.refreshes.has(held)) host.refreshes.set(held, Promise.resolve(record))
-      const refused = host.rejections.get(held)
-      if (refused) host.rejections.set(record, refused)
+      if (!refreshes.has(held)) refreshes.set(held, Promise.resolve(record))
+      const refused = rejections.get(held)
+      if (refused) rejections.set(record, refused)
     } else if (held && (record.authTime ?? 0) <= (held.authTime ?? 0)) {
       return // ours is the newer authentication
     } else {
       tokens.add(record, sameRequirement)
     }
-    host.changed()
+    changed()
   }
   const arrived = (): void => {
     for (const check of [...arrivals]) check()
@@ -164,7 +169,7 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
     if (!message) return // malformed, foreign or from another version: ignored
     try {
       if (message.type === 'hello') {
-        const tokens = host.tokens.tokens.filter((t) => host.alive(t, Date.now()))
+        const tokens = tokenSet.tokens.filter((t) => alive(t, Date.now()))
         if (tokens.length) post({ v: 1, type: 'tokens', tokens })
       } else if (message.type === 'tokens') {
         for (const token of message.tokens) adopt(token, true)
@@ -181,7 +186,7 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
         arrived()
       } else {
         signedOut()
-        host.logout()
+        signOutHere()
       }
     } catch {
       // Nothing another tab sends may break this one.
@@ -319,7 +324,7 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
       if (flow.force) {
         clicks++
         arrived() // this tab's waiting turns withdraw their lock requests
-        const running = host.run(flow)
+        const running = runHere(flow)
         locks
           ?.request(lockName, { ifAvailable: true }, (lock) =>
             lock && !letGo.has(flow) ? new Promise<void>((release) => hold(flow, release)) : undefined,
@@ -332,13 +337,13 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
           arrived() // they take the click's token, or queue for the lock again
         }
       }
-      host.changed({ status: 'authorizing', challenge: flow.challenge, error: undefined })
-      const met = (): TokenRecord | undefined => (flow.requirement ? host.find(flow.requirement) : undefined)
+      changed({ status: 'authorizing', challenge: flow.challenge, error: undefined })
+      const met = (): TokenRecord | undefined => (flow.requirement ? find(flow.requirement) : undefined)
       // Rejects with the flow's abort reason (a StepUpError) when nobody waits any more.
       const found = await turn(flow, met)
       if (found) return found
-      // Our turn: host.run checks the held tokens again first (a flow another tab just finished).
-      return outcome(flow, host.run(flow), met)
+      // Our turn: runHere checks the held tokens again first (a flow another tab just finished).
+      return outcome(flow, runHere(flow), met)
     },
     waitingForUser: (flow) => {
       finish(flow, false)
@@ -355,17 +360,17 @@ export function shareTabs(id: string, host: TabsHost): Tabs | undefined {
       await greeting
       /** The same authentication, rotated by another tab since (taken from the channel). */
       const successor = (): TokenRecord | undefined =>
-        host.tokens.tokens.find((t) => t !== token && sameRequirement(t, token) && t.sub === token.sub && t.authTime === token.authTime && t.obtainedAt > token.obtainedAt)
+        tokenSet.tokens.find((t) => t !== token && sameRequirement(t, token) && t.sub === token.sub && t.authTime === token.authTime && t.obtainedAt > token.obtainedAt)
       const run = (): Promise<TokenRecord | undefined> => {
         const next = successor()
         // Gone (signed out, replaced): its answer would belong to nobody; its refresh token stays unspent.
-        return next || !host.tokens.tokens.includes(token) ? Promise.resolve(next) : renew(token)
+        return next || !tokenSet.tokens.includes(token) ? Promise.resolve(next) : renew(token)
       }
       if (!locks) return run()
       return new Promise<TokenRecord | undefined>((resolve) => {
         let started = false
         locks
-          .request(`stepup-fetch:refresh:${id} ${host.key(token.requirement)}`, {}, async () => {
+          .request(`stepup-fetch:refresh:${id} ${keyOf(token.requirement)}`, {}, async () => {
             started = true
             const rotating = successor() === undefined
             const next = await run()
