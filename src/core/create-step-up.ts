@@ -494,25 +494,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
   /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
   let waiting: Flow<TokenRecord> | undefined
   /**
-   * The interaction needs a user gesture (a blocked popup): expose continue()/cancel() in the
-   * state; `open` runs synchronously inside continue(), i.e. inside the app's click handler.
+   * The interaction needs a user gesture (a blocked popup): continue()/cancel() in the state
+   * (user-action.ts, loaded then). A chunk that does not load ends the flow with chunkError().
    */
-  const waitForUser = (open: () => boolean, flow: Flow<TokenRecord>): void => {
-    if (flow.controller.signal.aborted) return
-    waiting = flow
-    const pendingState = (): boolean => state.continue === resume
-    const resume = (): void => {
-      if (!pendingState()) return // stale: the flow ended or another one is waiting now
-      if (open()) setState({ status: 'authorizing', continue: undefined, cancel: undefined })
-      else if (typeof process !== 'undefined' && process.env.NODE_ENV !== 'production') warnOnce('continue', 'continue() was called without a user gesture and the popup is still blocked; call it from a click handler')
-    }
-    const cancel = (): void => {
-      if (pendingState()) flow.controller.abort(new StepUpError('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
-    }
-    setState({ status: 'pending-user-action', continue: resume, cancel })
-    // Other tabs must not wait for a click that may never come (0005 #13).
-    toTabs((shared) => shared.waitingForUser(flow))
-  }
+  const waitForUser = (open: () => boolean, flow: Flow<TokenRecord>): void =>
+    void import('./user-action.js').then(
+      (module) => module.waitForUser(open, flow, [() => state, setState, (f) => (waiting = f), toTabs, StepUpError]),
+      (error: unknown) => flow.controller.abort(chunkError(error, 'user-action')),
+    )
 
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
   const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? tabs.then((shared) => (shared ? shared.run(flow) : runFlow(flow))) : runFlow(flow)), () => {

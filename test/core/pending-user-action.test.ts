@@ -44,6 +44,22 @@ describe("popup({ fallback: 'user-action' }): the 'pending-user-action' state", 
     expect(stepUp.getState()).not.toHaveProperty('cancel')
   })
 
+  it('a user-action chunk that does not load ends the step-up with an error that says so, instead of waiting forever', async () => {
+    vi.doMock('../../src/core/user-action.js', () => {
+      throw new TypeError('Failed to fetch dynamically imported module')
+    })
+    try {
+      const stepUp = page.client()
+      const error: unknown = await stepUp.authorize().catch((e: unknown) => e)
+      expect(isStepUpError(error, 'authorization_error')).toBe(true)
+      expect((error as Error).message).toMatch(/^the SDK's user-action chunk did not load \(.*\); reload the page$/)
+      expect(stepUp.getState()).toMatchObject({ status: 'error', error, authenticated: false })
+      expect(stepUp.getState()).not.toHaveProperty('continue')
+    } finally {
+      vi.doUnmock('../../src/core/user-action.js')
+    }
+  })
+
   it('keeps waiting (and warns) when continue() is called without a user gesture', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const stepUp = page.client()
