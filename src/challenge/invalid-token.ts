@@ -1,4 +1,4 @@
-import { parseWwwAuthenticate } from './parse-www-authenticate.js'
+import { parseChallenges } from './parse-www-authenticate.js'
 
 /**
  * Whether a `WWW-Authenticate` value carries a Bearer or DPoP challenge with this `error`. A
@@ -6,7 +6,7 @@ import { parseWwwAuthenticate } from './parse-www-authenticate.js'
  */
 export function hasChallengeError(value: string | null, error: string): boolean {
   try {
-    return value !== null && parseWwwAuthenticate(value).some(({ scheme, params }) => (scheme === 'bearer' || scheme === 'dpop') && params['error'] === error)
+    return value !== null && parseChallenges(value).some(({ scheme, params }) => (scheme === 'bearer' || scheme === 'dpop') && params['error'] === error)
   } catch {
     return false
   }

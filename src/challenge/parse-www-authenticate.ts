@@ -64,6 +64,41 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
   if (typeof value !== 'string') {
     throw codedTypeError(`"value" must be a string, received ${value === null ? 'null' : typeof value}`, 'ERR_INVALID_ARG_TYPE')
   }
+  return parseChallenges(value, explain)
+}
+
+/**
+ * What is wrong with a header, at which position: the public parser's messages are built from it
+ * by {@link explain}, so that a bundle that only reads challenges (the client's own parsing,
+ * which refuses a malformed header without a word) carries none of their text.
+ */
+type Problem =
+  | 0 // Escape: a backslash before a character that may not be escaped
+  | 1 // QuotedText: a character a quoted-string may not hold
+  | 2 // Unterminated: a quoted-string without its closing quote
+  | 3 // ParamValue: an auth-param without a value
+  | 4 // Duplicate: an auth-param twice in one challenge
+  | 5 // Scheme: something else where a challenge starts
+  | 6 // SchemeOrParam: something else where a challenge or an auth-param starts
+  | 7 // BeforeScheme: an auth-param before any auth-scheme
+  | 8 // AfterToken68: an auth-param after a token68
+  | 9 // NoSpace: an auth-param glued to its auth-scheme
+  | 10 // Token68OrParam: something else after an auth-scheme and its space
+  | 11 // Equals: an auth-param name without "="
+  | 12 // AfterScheme: something else right after an auth-scheme
+  | 13 // Comma: no "," between two elements
+
+/** Turns a {@link Problem} into the error to throw; `name` and `scheme` are the names it is about. */
+type Explain = (s: string, offset: number, problem: Problem, at: number, name?: string, scheme?: string) => Error
+
+/** What the client's own parsing throws for any malformed header (it never shows it). */
+const MALFORMED = new Error('malformed WWW-Authenticate')
+
+/**
+ * The parser of {@link parseWwwAuthenticate} for the SDK's own use: the same grammar and result,
+ * but a malformed header throws what `explain` makes of it, or a bare error without it.
+ */
+export function parseChallenges(value: string, explain?: Explain): WwwAuthenticateChallenge[] {
   // Fetch strips leading and trailing HTTP whitespace from header values
   // (https://fetch.spec.whatwg.org/#concept-header-value-normalize); do the same so a raw
   // value and a Headers value parse alike. CR and LF anywhere else are CTLs. Positions in
@@ -89,10 +124,7 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
     if (re.test(s)) i = re.lastIndex
     return s.slice(from, i)
   }
-  const malformed = (problem: string): StepUpError =>
-    new StepUpError('malformed_challenge', `invalid WWW-Authenticate header: ${problem}`)
-  const unexpected = (expected: string, k = i): StepUpError =>
-    malformed(`unexpected ${k < s.length ? describeChar(s.charCodeAt(k)) : 'end of header'} at position ${k + offset}, expected ${expected}`)
+  const fail = (problem: Problem, at = i, name?: string, scheme?: string): Error => (explain ? explain(s, offset, problem, at, name, scheme) : MALFORMED)
   const param = (name: string, at: number): void => {
     scan(OWS)
     let paramValue: string
@@ -103,20 +135,16 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       if (s[i] !== '"') {
         // A backslash here escapes nothing it may (a backslash at the very end reads as
         // "unexpected end of header" after it).
-        throw s[i] === '\\'
-          ? unexpected('a character that may be escaped', i + 1)
-          : i < s.length
-            ? unexpected('quoted-string text')
-            : malformed(`unterminated quoted-string at position ${open + offset}`)
+        throw s[i] === '\\' ? fail(0 /* Escape */, i + 1) : i < s.length ? fail(1 /* QuotedText */) : fail(2 /* Unterminated */, open)
       }
       i++
     } else {
       paramValue = scan(TOKEN)
-      if (!paramValue) throw unexpected(`a token or quoted-string for auth-param ${quote(name)}`)
+      if (!paramValue) throw fail(3 /* ParamValue */, i, name)
     }
     // RFC 9110 §11.2: "Each parameter name MUST only occur once per challenge." Two values
     // for, say, acr_values would leave us guessing which one the server meant.
-    if (Object.hasOwn(current!.params, name)) throw malformed(`duplicate auth-param ${quote(name)} at position ${at + offset}`)
+    if (Object.hasOwn(current!.params, name)) throw fail(4 /* Duplicate */, at, name)
     // defineProperty rather than assignment: a parameter named `__proto__` must become an own
     // property, not replace the object's prototype.
     Object.defineProperty(current!.params, name, { value: paramValue, enumerable: true, writable: true, configurable: true })
@@ -128,7 +156,7 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
     // auth-param name (one more parameter of the current challenge).
     const nameStart = i
     const name = scan(TOKEN)
-    if (!name) throw unexpected(current ? 'an auth-scheme or auth-param' : 'an auth-scheme')
+    if (!name) throw fail(current ? 6 /* SchemeOrParam */ : 5 /* Scheme */)
     const nameEnd = i
     scan(OWS)
     if (s[i] === '=') {
@@ -136,15 +164,7 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       // challenge before it, as in `Newauth realm="apps", type=1`.
       // 'params' implies a current challenge.
       if (follows !== 'params') {
-        throw malformed(
-          `auth-param ${quote(name.toLowerCase())} at position ${nameStart + offset} ${
-            !current
-              ? 'comes before any auth-scheme'
-              : follows === 'token68'
-                ? 'follows a token68; a challenge has either a token68 or parameters'
-                : `follows auth-scheme ${quote(current.scheme)} without a space`
-          }`,
-        )
+        throw fail(!current ? 7 /* BeforeScheme */ : follows === 'token68' ? 8 /* AfterToken68 */ : 9 /* NoSpace */, nameStart, name.toLowerCase(), current?.scheme)
       }
       i++
       param(name.toLowerCase(), nameStart)
@@ -153,7 +173,6 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
       challenges.push(current)
       follows = 'bare'
       i = nameEnd
-      const after = `after auth-scheme ${quote(current.scheme)}`
       if (s[i] === ' ') {
         while (s[i] === ' ') i++
         const spaces = i
@@ -167,9 +186,9 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
         } else {
           // A tab after the spaces, or no token: either way the problem is at `spaces`.
           const paramName = i === spaces && scan(TOKEN)
-          if (!paramName) throw unexpected(`a token68 or auth-param ${after}`, spaces)
+          if (!paramName) throw fail(10 /* Token68OrParam */, spaces, undefined, current.scheme)
           scan(OWS)
-          if (s[i] !== '=') throw unexpected(`"=" after parameter name ${quote(paramName)}`)
+          if (s[i] !== '=') throw fail(11 /* Equals */, i, paramName)
           i++
           param(paramName.toLowerCase(), spaces)
           follows = 'params'
@@ -178,14 +197,14 @@ export function parseWwwAuthenticate(value: string): WwwAuthenticateChallenge[] 
         // OWS before the list comma is fine, but a token68 or parameters need a space, not a
         // tab: the message points at the character right after the scheme.
         scan(OWS)
-        if (i < s.length && s[i] !== ',') throw unexpected(`a space, "," or the end ${after}`, nameEnd)
+        if (i < s.length && s[i] !== ',') throw fail(12 /* AfterScheme */, nameEnd, undefined, current.scheme)
       }
     }
     // After an element: OWS, then a comma or the end (RFC 9110 §5.6.1). Anything else,
     // like `a="b" c="d"` or `a=b=c`, is junk between elements.
     scan(OWS)
     if (i < s.length) {
-      if (s[i] !== ',') throw unexpected('"," or the end of the header')
+      if (s[i] !== ',') throw fail(13 /* Comma */)
       scan(SEPARATORS)
     }
   }
@@ -197,6 +216,36 @@ type Follows = 'params' | 'token68' | 'bare'
 
 /** HTTP whitespace (SP, HTAB, CR, LF); callers test one character at a time. */
 const HTTP_WHITESPACE = ' \t\r\n'
+
+/** The public parser's error for a {@link Problem}: what is wrong, where, and what was expected there. */
+function explain(s: string, offset: number, problem: Problem, at: number, name = '', scheme = ''): StepUpError {
+  const position = `at position ${at + offset}`
+  const param = `auth-param ${quote(name)} ${position}`
+  const after = `after auth-scheme ${quote(scheme)}`
+  let text: string
+  switch (problem) {
+    case 2 /* Unterminated */: text = `unterminated quoted-string ${position}`; break
+    case 4 /* Duplicate */: text = `duplicate ${param}`; break
+    case 7 /* BeforeScheme */: text = `${param} comes before any auth-scheme`; break
+    case 8 /* AfterToken68 */: text = `${param} follows a token68; a challenge has either a token68 or parameters`; break
+    case 9 /* NoSpace */: text = `${param} follows auth-scheme ${quote(scheme)} without a space`; break
+    default: {
+      const expected = ({
+        0: 'a character that may be escaped',
+        1: 'quoted-string text',
+        3: `a token or quoted-string for auth-param ${quote(name)}`,
+        5: 'an auth-scheme',
+        6: 'an auth-scheme or auth-param',
+        10: `a token68 or auth-param ${after}`,
+        11: `"=" after parameter name ${quote(name)}`,
+        12: `a space, "," or the end ${after}`,
+        13: '"," or the end of the header',
+      } as Record<Problem, string>)[problem]
+      text = `unexpected ${at < s.length ? describeChar(s.charCodeAt(at)) : 'end of header'} ${position}, expected ${expected}`
+    }
+  }
+  return new StepUpError('malformed_challenge', `invalid WWW-Authenticate header: ${text}`)
+}
 
 /** Quotes a name for an error message, shortened: a hostile header may hold a 64 KiB token. */
 function quote(name: string): string {

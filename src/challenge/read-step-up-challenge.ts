@@ -1,4 +1,4 @@
-import { parseWwwAuthenticate } from './parse-www-authenticate.js'
+import { parseChallenges } from './parse-www-authenticate.js'
 import type { StepUpChallenge } from './types.js'
 import { must } from '../utils/assert.js'
 
@@ -95,9 +95,9 @@ export function stepUpChallengeFromHeader(value: string | null): StepUpChallenge
   if (value === null) return undefined
   let challenges
   try {
-    challenges = parseWwwAuthenticate(value)
+    challenges = parseChallenges(value)
   } catch {
-    // For a string, the parser throws nothing but StepUpError('malformed_challenge').
+    // For a string, the parser throws only for a malformed header.
     return 'malformed'
   }
   for (const { scheme, params } of challenges) {
