@@ -41,15 +41,21 @@ function pageClient() {
   return { stepUp, sent }
 }
 
+/** Signed in, then a protected 401 whose challenge the browser hid: it comes back untouched. */
+async function signedInHidden() {
+  extra = [http.get(`${API}/hidden`, () => new HttpResponse('nope', { status: 401 }))]
+  const stepUp = client()
+  await stepUp.authorize()
+  const res = await stepUp.fetch(`${API}/hidden`)
+  expect(res.status).toBe(401)
+  expect(await res.text()).toBe('nope')
+  return stepUp
+}
+
 describe('cross-origin challenges', () => {
   it('reports challenge_unreadable once per origin when a protected 401 hides its challenge, and passes it through', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
-    extra = [http.get(`${API}/hidden`, () => new HttpResponse('nope', { status: 401 }))]
-    const stepUp = client()
-    await stepUp.authorize()
-    const res = await stepUp.fetch(`${API}/hidden`)
-    expect(res.status).toBe(401)
-    expect(await res.text()).toBe('nope')
+    const stepUp = await signedInHidden()
     expect(stepUp.getState().diagnostic).toMatchObject({ code: 'challenge_unreadable' })
     expect(stepUp.getState().diagnostic?.message).toMatch(/Access-Control-Expose-Headers: WWW-Authenticate/)
     await stepUp.fetch(`${API}/hidden`)
@@ -62,12 +68,7 @@ describe('cross-origin challenges', () => {
       throw new TypeError('Failed to fetch dynamically imported module')
     })
     try {
-      extra = [http.get(`${API}/hidden`, () => new HttpResponse('nope', { status: 401 }))]
-      const stepUp = client()
-      await stepUp.authorize()
-      const res = await stepUp.fetch(`${API}/hidden`)
-      expect(res.status).toBe(401)
-      expect(await res.text()).toBe('nope')
+      const stepUp = await signedInHidden()
       expect(stepUp.getState()).toMatchObject({ status: 'idle', authenticated: true })
       expect(stepUp.getState().diagnostic).toBeUndefined()
       expect(op.authorizations).toHaveLength(1)
