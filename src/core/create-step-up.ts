@@ -455,6 +455,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
         }
       }
       const { url, flow: pending } = await createAuthorizationRequest(as, { clientId: options.clientId, redirectUri: options.redirectUri, scope, requestAcrWith }, flow.requirement)
+      /** The interaction has settled: a wait for the user that it asked for is over too. */
+      let ended = false
       const ctx: InteractionContext = {
         signal,
         beforeRedirect: async () => {
@@ -470,7 +472,14 @@ export function createStepUp(options: StepUpOptions): StepUp {
             throw error
           }
         },
-        waitForUser: (open) => waitForUser(open, flow) }
+        // The interaction needs a user gesture (a blocked popup): continue()/cancel() in the
+        // state (user-action.ts, loaded then; never for an interaction that has ended meanwhile).
+        // A chunk that does not load ends the flow with chunkError().
+        waitForUser: (open) =>
+          void import('./user-action.js').then(
+            (module) => ended || module.waitForUser(open, flow, [() => state, setState, (f) => (waiting = f), toTabs, StepUpError]),
+            (error: unknown) => ended || flow.controller.abort(chunkError(error, 'user-action')),
+          ) }
       let callback: URL
       try {
         // Cancelled while preparing: never show UI for a flow nobody waits for.
@@ -479,6 +488,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
       } catch (error) {
         throw interactionError(error, flow)
       } finally {
+        ended = true
         // However the interaction ended, a continue() left in the state must not outlive it.
         if (state.status === 'pending-user-action') setState({ status: 'authorizing', continue: undefined, cancel: undefined })
       }
@@ -492,17 +502,8 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
   }
   /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
+  /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
   let waiting: Flow<TokenRecord> | undefined
-  /**
-   * The interaction needs a user gesture (a blocked popup): continue()/cancel() in the state
-   * (user-action.ts, loaded then). A chunk that does not load ends the flow with chunkError().
-   */
-  const waitForUser = (open: () => boolean, flow: Flow<TokenRecord>): void =>
-    void import('./user-action.js').then(
-      (module) => module.waitForUser(open, flow, [() => state, setState, (f) => (waiting = f), toTabs, StepUpError]),
-      (error: unknown) => flow.controller.abort(chunkError(error, 'user-action')),
-    )
-
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
   const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? tabs.then((shared) => (shared ? shared.run(flow) : runFlow(flow))) : runFlow(flow)), () => {
     if (state.status === 'authorizing' && callbacksInFlight === 0 && !queue.busy()) setState({ status: 'idle', challenge: undefined })

@@ -93,7 +93,7 @@ function alreadyDone([keys, , tokens]: RedirectHost, state: string): CallbackRes
 }
 
 /** In-flight callbacks by client and state: a second call (React StrictMode) shares the first. */
-const callbacks = new Map<string, Promise<CallbackResult>>()
+const callbacks = new WeakMap<RedirectHost, Map<string, Promise<CallbackResult>>>()
 
 /** `handleCallback()`: on the redirect URI page, a redirect's callback is redeemed, a popup's handed to its opener. */
 export function handleCallback(host: RedirectHost, input: string | URL | undefined): Promise<CallbackResult> {
@@ -104,11 +104,12 @@ export function handleCallback(host: RedirectHost, input: string | URL | undefin
     return Promise.reject(codedTypeError(`handleCallback() needs the callback URL, got ${JSON.stringify(String(input))}`, 'ERR_INVALID_ARG_VALUE'))
   }
   const state = url.searchParams.get('state') ?? ''
-  const key = `${host[0].redirect} ${state}`
-  let pending = callbacks.get(key)
+  let mine = callbacks.get(host)
+  if (!mine) callbacks.set(host, (mine = new Map()))
+  let pending = mine.get(state)
   if (!pending) {
-    pending = processCallback(host, url, state).finally(() => callbacks.delete(key))
-    callbacks.set(key, pending)
+    pending = processCallback(host, url, state).finally(() => mine.delete(state))
+    mine.set(state, pending)
   }
   return pending
 }

@@ -6,13 +6,13 @@ import { messageOf, StepUpError } from '../errors/step-up-error.js'
 import { b64u, publicJwk, sha256, signEs256 } from './jws.js'
 import { deleteKey, loadOrCreateKey } from './key-store.js'
 
-/** Runs one token request (code exchange or refresh) with these extra headers, and processes its response. */
 /**
  * The challenge parser's `hasChallengeError` (challenge/invalid-token.ts), lent by the client:
  * this chunk then shares no module with the first load but the error class (docs/decisions/0007-first-load.md).
  */
 export type HasChallengeError = (value: string | null, error: string) => boolean
 
+/** Runs one token request (code exchange or refresh) with these extra headers, and processes its response. */
 export type GrantRun = (extra: { headers: Record<string, string> }) => Promise<TokenResult>
 
 /** A client's DPoP state: its key, and the nonces servers gave it, per origin. */

@@ -11,9 +11,11 @@ export interface InteractionContext {
   /**
    * For an interaction that needs a user gesture (the built-in `popup({ fallback: 'user-action' })`
    * when the browser blocked the popup): the state turns `'pending-user-action'` with a
-   * `continue()` the app calls from a click handler. `open` then runs synchronously inside that
-   * call, where `window.open` is allowed, and returns whether it got through (`false` keeps
-   * waiting). The interaction must still settle when `signal` aborts (e.g. `cancel()`).
+   * `continue()` the app calls from a click handler (a moment after this call: that part of the
+   * SDK is loaded on demand; not at all once the interaction has settled). `open` then runs
+   * synchronously inside that call, where `window.open` is allowed, and returns whether it got
+   * through (`false` keeps waiting). The interaction must still settle when `signal` aborts
+   * (e.g. `cancel()`).
    * Absent when an interaction is called outside `createStepUp`.
    */
   waitForUser?: (open: () => boolean) => void

@@ -60,6 +60,21 @@ describe("popup({ fallback: 'user-action' }): the 'pending-user-action' state", 
     }
   })
 
+  it('a custom interaction that asks for the user and then gives up ends in its error, never in a stale wait', async () => {
+    const stepUp = page.client({
+      interaction: async (_url, ctx) => {
+        ctx.waitForUser?.(() => true)
+        throw new Error('gave up')
+      },
+    })
+    const error: unknown = await stepUp.authorize().catch((e: unknown) => e)
+    expect(isStepUpError(error, 'authorization_error')).toBe(true)
+    // The part of the SDK that shows the wait loads on demand: give it time to (wrongly) show it.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(stepUp.getState()).toMatchObject({ status: 'error', error })
+    expect(stepUp.getState()).not.toHaveProperty('continue')
+  })
+
   it('keeps waiting (and warns) when continue() is called without a user gesture', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const stepUp = page.client()

@@ -22,3 +22,14 @@ it('handleCallback() and resume() reject with a StepUpError when the redirect-mo
   const resumed: unknown = await stepUp.resume().catch((e: unknown) => e)
   expect(isStepUpError(resumed, 'authorization_error')).toBe(true)
 })
+
+it('resume() shows a chunk that does not load in the state too', async () => {
+  vi.doMock('../../src/core/redirect-mode.js', () => {
+    throw new TypeError('Failed to fetch dynamically imported module')
+  })
+  const stepUp = createStepUp(options)
+  const error: unknown = await stepUp.resume().catch((e: unknown) => e)
+  expect(isStepUpError(error, 'authorization_error')).toBe(true)
+  expect((error as Error).message).toMatch(/redirect-mode chunk did not load .*reload the page/)
+  expect(stepUp.getState()).toMatchObject({ status: 'error', error })
+})

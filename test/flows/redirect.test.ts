@@ -159,6 +159,20 @@ describe('redirect step-up', () => {
     expect(api.calls.filter((c) => c.path === '/transfer')).toHaveLength(2)
   })
 
+  it('two clients on one page each handle the callback themselves: only the one that finds the saved flow redeems it', async () => {
+    const pending = page().authorize()
+    await vi.waitFor(() => expect(navigations).toHaveLength(1))
+    void pending
+    const callback = await atTheOp()
+    const [a, b] = [page(), page()]
+    const [ra, rb] = await Promise.allSettled([a.handleCallback(callback), b.handleCallback(callback)])
+    expect(ra).toMatchObject({ status: 'fulfilled', value: { mode: 'redirect' } })
+    expect(a.getState()).toMatchObject({ authenticated: true })
+    // B found nothing saved (A took it) and no token of its own: the callback is not B's success.
+    expect(rb).toMatchObject({ status: 'rejected', reason: { code: 'state_mismatch' } })
+    expect(op.tokenRequests).toHaveLength(1)
+  })
+
   it('refuses to replay a saved request for a URL outside protect (tampered sessionStorage)', async () => {
     await signIn()
     void page().fetch(`${API}/transfer`, { method: 'POST', body: 'x' })
