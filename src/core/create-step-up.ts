@@ -502,7 +502,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
     }
   }
   /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
-  /** The flow whose popup waits for a click (while the state is 'pending-user-action'). */
   let waiting: Flow<TokenRecord> | undefined
   // After every flow (run, met by a held token, or cancelled in the queue): idle once nothing is left.
   const queue: FlowQueue<TokenRecord> = new FlowQueue<TokenRecord>((flow) => (tabs ? tabs.then((shared) => (shared ? shared.run(flow) : runFlow(flow))) : runFlow(flow)), () => {
