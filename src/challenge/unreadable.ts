@@ -10,9 +10,9 @@ const warned = new Set<string>()
  * console once per origin. The client lends its StepUpError class: this chunk imports nothing of
  * the first load's (docs/decisions/0007-first-load.md).
  */
-export function unreadable(origin: string, show: (patch: { diagnostic: StepUpError }) => void, Error: typeof StepUpError): void {
+export function unreadable(origin: string, show: (patch: { diagnostic: StepUpError }) => void, ErrorClass: typeof StepUpError): void {
   // Cross-origin: the browser hides WWW-Authenticate unless the API exposes it (Fetch §3.2.3).
-  const diagnostic = new Error(
+  const diagnostic = new ErrorClass(
     'challenge_unreadable',
     `a 401 from ${origin} has no readable challenge; a step-up API must send "Access-Control-Expose-Headers: WWW-Authenticate" (or a JSON body challenge)`,
   )

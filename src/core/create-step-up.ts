@@ -206,6 +206,12 @@ export interface StepUp {
   logout(): void
 }
 
+/**
+ * A change of {@link StepUpState} for the client's `setState` (and the chunks it lends it to):
+ * `undefined` deletes the field (exactOptionalPropertyTypes keeps snapshots clean). Internal.
+ */
+export type StatePatch = { [K in keyof StepUpState]?: StepUpState[K] | undefined }
+
 const warned = new Set<string>()
 function warnOnce(key: string, message: string): void {
   if (warned.has(key)) return
@@ -294,8 +300,6 @@ export function createStepUp(options: StepUpOptions): StepUp {
   // --- state -------------------------------------------------------------------------------
   let state: StepUpState = { status: 'idle', authenticated: false }
   const listeners = new Set<() => void>()
-  // undefined in a patch deletes the field (exactOptionalPropertyTypes keeps snapshots clean).
-  type StatePatch = { [K in keyof StepUpState]?: StepUpState[K] | undefined }
   const setState = (patch: StatePatch, replace = false): void => {
     const next = (replace ? { ...patch } : { ...state, ...patch }) as Record<string, unknown>
     for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]

@@ -15,7 +15,7 @@ import { restoreRequest, saveRequest, type SavedRequest, type UnsavedReason } fr
 import type { Requirement } from './requirement.js'
 import type { Flow, FlowQueue } from './single-flight.js'
 import type { TokenRecord, TokenSet } from './tokens.js'
-import type { CallbackResult, ResumeSkipReason, StepUpState } from './create-step-up.js'
+import type { CallbackResult, ResumeSkipReason, StatePatch } from './create-step-up.js'
 
 export interface RedirectRecord extends PendingFlow {
   returnTo: string
@@ -26,9 +26,6 @@ type ResumeRecord =
   | { state: string; unsaved: UnsavedReason }
   | { state: string; request: SavedRequest; requirement?: Requirement; ready: boolean }
 
-/** A change of the client's state; undefined deletes a field. */
-type Patch = { [K in keyof StepUpState]?: StepUpState[K] | undefined }
-
 /**
  * What the client lends these steps (its internals, by reference). A tuple, not an object: the
  * first load then carries no property names for it (docs/decisions/0007-first-load.md).
@@ -37,7 +34,7 @@ export type RedirectHost = [
   keys: { redirect: string; resume: string; done: string },
   redirectUri: string,
   tokens: TokenSet,
-  setState: (patch: Patch) => void,
+  setState: (patch: StatePatch) => void,
   isProtected: (url: URL) => boolean,
   queue: FlowQueue<TokenRecord>,
   /** Redeem a callback: the code exchange, the ID token checks, the token stored. */
@@ -49,7 +46,7 @@ export type RedirectHost = [
   toStepUpError: (error: unknown, flow: { challenge: undefined }) => StepUpError,
   toTabs: (use: (tabs: Tabs) => void) => void,
   /** Show the held tokens in the state, with `patch`. */
-  showTokens: (patch?: Patch) => void,
+  showTokens: (patch?: StatePatch) => void,
   // The replay, the retry a redirect's token was obtained for:
   remember: (route: string, requirement: Requirement) => Requirement,
   /** With DPoP: the key, opened (tokens of a key that is gone are dropped first). */

@@ -2,7 +2,7 @@
 // loaded with import() only when a popup was blocked.
 import type { StepUpError } from '../errors/step-up-error.js'
 import type { Tabs } from '../tabs/share-tabs.js'
-import type { StepUpState } from './create-step-up.js'
+import type { StatePatch, StepUpState } from './create-step-up.js'
 import type { Flow } from './single-flight.js'
 import type { TokenRecord } from './tokens.js'
 
@@ -13,11 +13,11 @@ import type { TokenRecord } from './tokens.js'
  */
 export type UserActionHost = [
   getState: () => StepUpState,
-  setState: (patch: { [K in keyof StepUpState]?: StepUpState[K] | undefined }) => void,
+  setState: (patch: StatePatch) => void,
   /** The flow whose popup waits for a click (authorize() continues it). */
   setWaiting: (flow: Flow<TokenRecord>) => void,
   toTabs: (use: (tabs: Tabs) => void) => void,
-  Error: typeof StepUpError,
+  ErrorClass: typeof StepUpError,
 ]
 
 /** Whether the development warning about continue() without a click was given (once per page). */
@@ -27,7 +27,7 @@ let warned = false
  * Expose continue()/cancel() in the state (`'pending-user-action'`); `open` runs synchronously
  * inside continue(), i.e. inside the app's click handler.
  */
-export function waitForUser(open: () => boolean, flow: Flow<TokenRecord>, [getState, setState, setWaiting, toTabs, Error]: UserActionHost): void {
+export function waitForUser(open: () => boolean, flow: Flow<TokenRecord>, [getState, setState, setWaiting, toTabs, ErrorClass]: UserActionHost): void {
   if (flow.controller.signal.aborted) return
   setWaiting(flow)
   const pending = (): boolean => getState().continue === resume
@@ -40,7 +40,7 @@ export function waitForUser(open: () => boolean, flow: Flow<TokenRecord>, [getSt
     }
   }
   const cancel = (): void => {
-    if (pending()) flow.controller.abort(new Error('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
+    if (pending()) flow.controller.abort(new ErrorClass('aborted', 'the step-up was cancelled while it waited for the user', { challenge: flow.challenge }))
   }
   setState({ status: 'pending-user-action', continue: resume, cancel })
   // Other tabs must not wait for a click that may never come (0005 #13).

@@ -1,4 +1,4 @@
-import type { StepUpState } from '../core/create-step-up.js'
+import type { StatePatch } from '../core/create-step-up.js'
 import type { Requirement } from '../core/requirement.js'
 import type { Flow } from '../core/single-flight.js'
 import type { TokenRecord, TokenSet } from '../core/tokens.js'
@@ -26,7 +26,7 @@ export type TabsHost = [
   /** Run an authorization flow in this tab. */
   run: (flow: Flow<TokenRecord>) => Promise<TokenRecord>,
   /** Save the tokens and update the state (the token snapshot when no patch is given). */
-  changed: (patch?: { [K in keyof StepUpState]?: StepUpState[K] | undefined }) => void,
+  changed: (patch?: StatePatch) => void,
   /** Another tab signed out: sign out here too, without telling the others again. */
   logout: () => void,
 ]
